@@ -1,0 +1,38 @@
+# The two commands of the README: `make book` (the main job) and `make test`.
+# Both create or reuse .venv and install what they need.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PROFILE ?= cpu
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test test-all book-check venv clean grid
+
+$(STAMP): pyproject.toml requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -e '.[book,test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Execute every chapter notebook with PROFILE (default cpu: renders the committed results) and build the HTML book.
+book: $(STAMP)
+	$(VENV)/bin/arlib book --profile $(PROFILE)
+
+## The test suite (fast tests; < 10 minutes on 2 cores).
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## CI's extra check: build the smoke book and drive it in headless Chromium with the network off.
+book-check: $(STAMP)
+	$(VENV)/bin/arlib book --profile smoke
+	$(PY) -m pytest -q -m browser tests/test_browser.py
+
+## Train and analyse the whole grid of a profile (resumable).
+grid: $(STAMP)
+	$(VENV)/bin/arlib grid --profile $(PROFILE)
+
+clean:
+	rm -rf _build book/executed

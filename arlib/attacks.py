@@ -1,0 +1,130 @@
+"""l-inf attacks: PGD (Madry et al. 2018) and FGSM (Goodfellow et al. 2015).
+
+Both take images in [0, 1] and ``eps`` / ``alpha`` in the same [0, 1] units
+(divide the paper's 0-255 values by 255; :func:`pgd255` does it for you).
+Gradients are taken with respect to the input only: parameters are frozen
+(``requires_grad=False``) for the duration of the attack, so no parameter
+gradient is computed or accumulated, and the model's mode is set explicitly
+(``mode="eval"`` by default; batch-norm models behave differently in
+``"train"``) and restored afterwards.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@contextmanager
+def attack_context(model: nn.Module, mode: str) -> Iterator[None]:
+    """Put ``model`` in ``mode`` ("train"/"eval") with frozen parameters; restore both after."""
+    if mode not in ("train", "eval"):
+        raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+    was_training = model.training
+    flags = [p.requires_grad for p in model.parameters()]
+    model.train(mode == "train")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, f in zip(model.parameters(), flags):
+            p.requires_grad_(f)
+        model.train(was_training)
+
+
+def _input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, autocast: torch.autocast | None) -> torch.Tensor:
+    x = x.detach().requires_grad_(True)
+    if autocast is not None:
+        with autocast:
+            logits = model(x)
+    else:
+        logits = model(x)
+    # Summed (not mean) loss: the sign of the gradient is all PGD uses, and
+    # the sum keeps per-example gradients independent of the batch size.
+    loss = F.cross_entropy(logits.float(), y, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    alpha: float,
+    steps: int,
+    random_start: bool = True,
+    mode: str = "eval",
+    generator: torch.Generator | None = None,
+    autocast: torch.autocast | None = None,
+) -> torch.Tensor:
+    """Untargeted l-inf projected gradient descent (Madry et al. 2018).
+
+    Args:
+        model: maps images in [0, 1] (N, C, H, W) to logits (N, K).
+        x: clean images in [0, 1]; y: int64 labels (N,).
+        eps: radius of the l-inf ball, in [0, 1] units (8/255 in the paper's evaluation).
+        alpha: step size (2/255 in the paper); steps: number of steps (10 in the paper).
+        random_start: start from a uniform point in the ball (True, as in the paper).
+        mode: model mode while attacking, "eval" (default) or "train"; restored after.
+        generator: torch RNG for the random start (for reproducible training runs).
+        autocast: optional autocast context (bf16 on CPU, AMP on CUDA) for the forward pass.
+
+    Returns:
+        Adversarial images, same shape as ``x``, with ``|x_adv - x|_inf <= eps`` and values in [0, 1].
+
+    Example::
+
+        x_adv = pgd(model, x, y, eps=8/255, alpha=2/255, steps=10)
+        robust_acc = (model(x_adv).argmax(1) == y).float().mean()
+    """
+    x = x.detach()
+    if eps == 0 or steps == 0:
+        return x.clone()
+    with attack_context(model, mode):
+        if random_start:
+            noise = torch.rand(x.shape, generator=generator, device="cpu" if generator is None else generator.device)
+            delta = (noise.to(x.device, x.dtype) * 2 - 1) * eps
+            x_adv = (x + delta).clamp(0, 1)
+        else:
+            x_adv = x.clone()
+        for _ in range(steps):
+            grad = _input_grad(model, x_adv, y, autocast)
+            x_adv = x_adv.detach() + alpha * grad.sign()
+            x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    return x_adv.detach()
+
+
+def fgsm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    mode: str = "eval",
+    autocast: torch.autocast | None = None,
+) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2015): one step of size ``eps``.
+
+    Same conventions as :func:`pgd` (images in [0, 1], ``eps`` in [0, 1] units,
+    explicit ``mode``). Returns ``clamp(x + eps * sign(grad), 0, 1)``.
+
+    Example::
+
+        x_adv = fgsm(model, x, y, eps=8/255)
+    """
+    x = x.detach()
+    if eps == 0:
+        return x.clone()
+    with attack_context(model, mode):
+        grad = _input_grad(model, x, y, autocast)
+    return (x + eps * grad.sign()).clamp(0, 1).detach()
+
+
+def pgd255(model, x, y, eps: float, alpha: float, steps: int, **kw) -> torch.Tensor:
+    """:func:`pgd` with ``eps`` and ``alpha`` on the paper's 0-255 scale."""
+    return pgd(model, x, y, eps / 255, alpha / 255, steps, **kw)

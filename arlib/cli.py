@@ -1,0 +1,240 @@
+"""``arlib`` command line: train, grid, eval, analyze, runs, book.
+
+Every user error (unknown dataset or model, eps outside [0, 255], a data
+root that does not exist, a malformed config, missing data) prints one line
+``arlib: error: ...`` and exits with code 2, having written nothing.
+
+Examples::
+
+    arlib train --profile smoke --eps 8
+    arlib train --profile cpu --eps 4 --method fgsm --seed 1
+    arlib grid --profile cpu --experiments pgd,fgsm
+    arlib runs
+    arlib book --profile smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import ArlibError, ConfigError
+
+
+def _config_from_args(args) -> "RunConfig":  # noqa: F821
+    from . import profiles
+    from .config import config_from_dict, standard_adv
+
+    if args.config:
+        try:
+            d = json.loads(Path(args.config).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file '{args.config}' does not exist") from None
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config file '{args.config}' is not valid JSON ({e.msg}, line {e.lineno})") from None
+        cfg = config_from_dict(d)
+    else:
+        cfg = profiles.get(args.profile).base(args.dataset)
+    if args.eps is not None or args.method is not None:
+        eps = args.eps if args.eps is not None else cfg.adv.eps
+        if not 0 <= eps <= 255:
+            raise ConfigError(f"eps must be in [0, 255] (the paper's pixel scale), got {eps:g}")
+        method = args.method or (cfg.adv.method if cfg.adv.method != "none" else "pgd")
+        cfg = cfg.replace(adv=standard_adv(eps, method, cfg.adv.steps, cfg.adv.alpha))
+    for section, field, value in (
+        ("adv", "steps", args.steps),
+        ("adv", "alpha", args.alpha),
+        ("model", "name", args.model),
+        ("train", "epochs", args.epochs),
+        ("train", "seed", args.seed),
+        ("train", "precision", args.precision),
+        ("train", "spectral_norm", args.spectral_norm),
+    ):
+        if value is not None:
+            cfg = cfg.replace(**{section: {field: value}})
+    return cfg
+
+
+def _check_root(root):
+    if root is not None and not Path(root).expanduser().is_dir():
+        raise ConfigError(f"data root '{root}' does not exist")
+
+
+def cmd_train(args) -> int:
+    from .grid import ensure
+    from .store import Store
+
+    cfg = _config_from_args(args)
+    _check_root(args.data_root)
+    run = ensure(cfg, Store(args.results), args.data_root, analyse=args.analyze, progress=not args.quiet)
+    print(json.dumps({"run": run.hash, "path": str(run.path), **run.metrics()["final"]}, indent=1))
+    return 0
+
+
+def cmd_grid(args) -> int:
+    from .grid import expand, run_grid
+    from .store import Store
+
+    _check_root(args.data_root)
+    datasets = args.datasets.split(",") if args.datasets else None
+    experiments = args.experiments.split(",") if args.experiments else None
+    store = Store(args.results)
+    cells = expand(args.profile, datasets, experiments)
+    if args.dry_run:
+        for c in cells:
+            run = store.find(c.config)
+            print(f"{c.config.hash}  {c.experiment:8s} {run.status() if run else 'new':9s} eps={c.config.adv.eps:<4g} method={c.config.adv.method} model={c.config.model.name} sp={c.config.train.spectral_norm} seed={c.config.train.seed}")
+        return 0
+    runs = run_grid(args.profile, datasets, experiments, store, args.data_root, analyse=not args.no_analyze, progress=not args.quiet)
+    print(f"{len(runs)} runs finished in {store.root}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from . import data
+    from .config import EvalConfig
+    from .store import Run, Store
+    from .train import final_metrics, load_model
+
+    store = Store(args.results)
+    matches = [r for r in store.runs() if r.hash.startswith(args.run)]
+    if len(matches) != 1:
+        raise ConfigError(f"run '{args.run}' matches {len(matches)} runs in {store.root}")
+    run: Run = matches[0]
+    if not run.file("model.pt").exists():
+        raise ConfigError(f"run {run.hash} has no trained model (status: {run.status()})")
+    cfg = run.config
+    ev = EvalConfig(eps=args.eps, alpha=args.alpha, steps=args.steps)
+    cfg = cfg.replace(eval=vars(ev))
+    ds = data.prepare(cfg.data, args.data_root)
+    model = load_model(run, num_classes=ds.num_classes)
+    import torch
+
+    print(json.dumps(final_metrics(model, ds, cfg, torch.device("cpu") if not torch.cuda.is_available() else torch.device("cuda")), indent=1))
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    from .grid import analyse_run
+    from .store import Store
+
+    store = Store(args.results)
+    done = 0
+    for run in store.runs():
+        if run.finished and not run.analysed and (not args.run or run.hash.startswith(args.run)):
+            analyse_run(run, args.data_root)
+            done += 1
+    print(f"analysed {done} runs")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from .store import Store
+
+    store = Store(args.results)
+    rows = store.runs()
+    print(f"{'hash':16s} {'status':9s} {'dataset':8s} {'model':9s} {'adv':5s} {'eps':>4s} {'sp':>4s} {'seed':>4s} {'train':>6s} {'test':>6s} {'pgd':>6s} {'min':>6s}")
+    for run in rows:
+        c = run.config
+        m = run.metrics()["final"] if run.finished else {}
+        secs = run.read_json("provenance.json").get("train_seconds", 0) if run.finished else 0
+        fmt = lambda k: f"{m[k]:6.2f}" if k in m else f"{'-':>6s}"  # noqa: E731
+        sp = "-" if c.train.spectral_norm is None else f"{c.train.spectral_norm:g}"
+        print(f"{run.hash:16s} {run.status():9s} {c.data.dataset:8s} {c.model.name:9s} {c.adv.method:5s} {c.adv.eps:4g} {sp:>4s} {c.train.seed:4d} {fmt('train_acc')} {fmt('test_acc')} {fmt('pgd_acc_correct')} {secs / 60:6.1f}")
+    print(f"{len(rows)} runs in {store.root}")
+    return 0
+
+
+def cmd_book(args) -> int:
+    from . import book
+
+    argv = ["--profile", args.profile]
+    if args.chapters:
+        argv += ["--chapters", *args.chapters.split(",")]
+    if args.force:
+        argv.append("--force")
+    return book.main(argv) or 0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, like every other user error
+        sys.stderr.write(f"arlib: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="arlib", description="Adversarial robustness as regularisation: experiments of Wen, Li & Jia (ICML 2020).")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(sp):
+        sp.add_argument("--results", default=None, help="results store root (default: $ARLIB_RESULTS or ./results)")
+        sp.add_argument("--data-root", default=None, help="where datasets are (default: $ARLIB_DATA, then the user cache)")
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    t = sub.add_parser("train", help="train (or resume) one run")
+    common(t)
+    t.add_argument("--profile", default="smoke")
+    t.add_argument("--dataset", default="cifar10")
+    t.add_argument("--config", help="a config.json to run instead of the profile's base config")
+    t.add_argument("--eps", type=float, help="defensive strength on the 0-255 scale (0 = plain training)")
+    t.add_argument("--method", choices=["pgd", "fgsm"], help="adversarial training method")
+    t.add_argument("--alpha", type=float, help="PGD step on the 0-255 scale")
+    t.add_argument("--steps", type=int)
+    t.add_argument("--model")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--precision", choices=["fp32", "bf16", "auto"])
+    t.add_argument("--spectral-norm", type=float, help="clip every layer's spectral norm to this after each epoch")
+    t.add_argument("--analyze", action="store_true", help="also run the analysis of arlib.analysis")
+    t.set_defaults(fn=cmd_train)
+
+    g = sub.add_parser("grid", help="train and analyse every missing run of a profile's grid")
+    common(g)
+    g.add_argument("--profile", default="smoke")
+    g.add_argument("--datasets", help="comma-separated (default: all of the profile's)")
+    g.add_argument("--experiments", help="comma-separated subset of pgd,fgsm,deep,spectral")
+    g.add_argument("--dry-run", action="store_true", help="list the cells and their status")
+    g.add_argument("--no-analyze", action="store_true")
+    g.set_defaults(fn=cmd_grid)
+
+    e = sub.add_parser("eval", help="PGD-evaluate a trained run")
+    common(e)
+    e.add_argument("run", help="run hash (a unique prefix is enough)")
+    e.add_argument("--eps", type=float, default=8)
+    e.add_argument("--alpha", type=float, default=2)
+    e.add_argument("--steps", type=int, default=10)
+    e.set_defaults(fn=cmd_eval)
+
+    a = sub.add_parser("analyze", help="analyse finished runs that have no analysis yet")
+    common(a)
+    a.add_argument("--run", help="only this run (hash prefix)")
+    a.set_defaults(fn=cmd_analyze)
+
+    r = sub.add_parser("runs", help="list the results store")
+    common(r)
+    r.set_defaults(fn=cmd_runs)
+
+    b = sub.add_parser("book", help="execute the chapter notebooks and build the book")
+    b.add_argument("--profile", default="cpu")
+    b.add_argument("--chapters", help="comma-separated chapter names")
+    b.add_argument("--force", action="store_true")
+    b.set_defaults(fn=cmd_book)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ArlibError as e:
+        sys.stderr.write(f"arlib: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("arlib: interrupted (finished epochs are checkpointed; rerun to resume)\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

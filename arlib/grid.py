@@ -1,0 +1,77 @@
+"""Expand a profile's grid and run what is missing.
+
+``run_grid("cpu", ["cifar10"], ["pgd", "fgsm"])`` trains every cell that is
+not finished yet (finished runs are never recomputed; partial ones resume),
+then analyses every trained cell that has no analysis yet. Cells are
+independent; a lock per run lets several processes share one grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tqdm.auto import tqdm
+
+from . import profiles
+from .config import RunConfig
+from .store import Run, Store
+
+
+@dataclass(frozen=True)
+class Cell:
+    experiment: str
+    config: RunConfig
+
+
+def expand(profile: str, datasets: list[str] | None = None, experiments: list[str] | None = None, with_claim_seeds: bool = True) -> list[Cell]:
+    """All cells of ``profile`` for the datasets and experiments asked, without duplicates."""
+    prof = profiles.get(profile)
+    datasets = datasets or list(prof.datasets)
+    experiments = experiments or list(profiles.EXPERIMENTS)
+    cells, seen = [], set()
+    for ds in datasets:
+        for exp in experiments:
+            cfgs = prof.cells(ds, exp)
+            if exp == "pgd" and with_claim_seeds:
+                cfgs += prof.claim_cells(ds)
+            for cfg in cfgs:
+                if cfg.hash not in seen:
+                    seen.add(cfg.hash)
+                    cells.append(Cell(exp, cfg))
+    return cells
+
+
+def ensure(cfg: RunConfig, store: Store | None = None, data_root=None, analyse: bool = True, progress: bool = True) -> Run:
+    """The finished (and, if asked, analysed) run of ``cfg``, training it if needed."""
+    from .train import train_run
+
+    store = store or Store()
+    run = train_run(cfg, store, data_root=data_root, progress=progress)
+    if analyse and not run.analysed:
+        analyse_run(run, data_root=data_root)
+    return run
+
+
+def analyse_run(run: Run, data_root=None) -> None:
+    """Run :func:`arlib.analysis.analyze` on a finished run and store its results."""
+    from . import analysis, data
+    from .train import load_model
+
+    cfg = run.config
+    with run.lock():
+        if run.analysed:
+            return
+        ds = data.prepare(cfg.data, data_root)
+        model = load_model(run, num_classes=ds.num_classes)
+        summary, arrays = analysis.analyze(model, ds, data.input_size(cfg.data.dataset, ds.image_size), seed=cfg.train.seed, eval_cfg=cfg.eval)
+        summary["config_hash"] = cfg.hash
+        run.save_analysis(summary, arrays)
+
+
+def run_grid(profile: str, datasets=None, experiments=None, store: Store | None = None, data_root=None, analyse: bool = True, progress: bool = True, with_claim_seeds: bool = True) -> list[Run]:
+    store = store or Store()
+    cells = expand(profile, datasets, experiments, with_claim_seeds)
+    runs = []
+    for cell in tqdm(cells, desc=f"grid {profile}", unit="run", disable=not progress):
+        runs.append(ensure(cell.config, store, data_root, analyse, progress))
+    return runs

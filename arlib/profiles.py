@@ -1,0 +1,148 @@
+"""Profiles: three sizes of the same experiments.
+
+* ``smoke`` — every run takes seconds on a 2-core CPU; for CI and for
+  checking that the book builds. Numbers are meaningless.
+* ``cpu`` — a real small-scale reproduction on a 2-core CPU (hours for the
+  whole grid). See :data:`CPU_PROFILE_NOTES` for how it was sized.
+* ``paper`` — Appendix D exactly: ResNet-56 / ResNet-110 (Fixup, no BN),
+  batch 256, 200 epochs, lr 0.05 divided by 10 at epochs 100 and 150,
+  momentum 0.9; WRN-50-2 on Tiny-ImageNet, batch 256, 90 epochs, lr 0.1
+  divided by 10 at 30 and 60; PGD-10 with step 2/255; eps in {4, 8, 16}.
+
+A profile gives the base :class:`~arlib.config.RunConfig` of a dataset and
+the grid of cells of every experiment (``pgd``, ``fgsm``, ``deep``,
+``spectral``); :mod:`arlib.grid` expands and runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import AdvConfig, DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, standard_adv, validate
+from .errors import ConfigError
+
+EXPERIMENTS = ("pgd", "fgsm", "deep", "spectral")
+
+CPU_PROFILE_NOTES = """\
+Sized by measurement on a 2-core AMD EPYC (AVX-512 BF16); see the book's
+implementation chapter for the probe table. Real CIFAR-10 images, a
+class-balanced subset, a Fixup ResNet without BN as in Appendix D.3, PGD-10
+with step 2/255. No augmentation: with the few epochs a CPU affords, the
+augmented runs stay under-fit (training accuracy 62% at eps 0 in a probe),
+while the paper's regime is a network that fits its training set (99.5% at
+eps 4 in Table 3) with a test loss well above the training loss.
+"""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    datasets: dict[str, DataConfig]  # dataset -> its data section
+    model: ModelConfig
+    deep_model: ModelConfig  # B.4.1's deeper network (ResNet-110 in the paper)
+    train: dict[str, TrainConfig]  # dataset -> training schedule
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    eps_grid: tuple[float, ...] = (4, 8, 16)  # defensive strengths of adversarial training
+    include_eps0: bool = True  # add the plain-training cell (eps 0)
+    spectral_grid: tuple[float, ...] = (1, 3, 5)  # SP targets of B.4.2 (None = uncontrolled = the pgd cell)
+    seeds: tuple[int, ...] = (0,)
+    claim_seeds: tuple[int, ...] = (0,)  # extra seeds for the cells the claims hinge on
+    claim_eps: tuple[float, ...] = (4, 16)
+    models_by_dataset: dict[str, ModelConfig] = field(default_factory=dict)
+
+    def base(self, dataset: str) -> RunConfig:
+        if dataset not in self.datasets:
+            raise ConfigError(f"profile '{self.name}' has no dataset '{dataset}' (choose from {', '.join(self.datasets)})")
+        model = self.models_by_dataset.get(dataset, self.model)
+        return validate(RunConfig(data=self.datasets[dataset], model=model, adv=AdvConfig(), train=self.train[dataset], eval=self.eval))
+
+    def cells(self, dataset: str, experiment: str, seeds: tuple[int, ...] | None = None) -> list[RunConfig]:
+        """The runs of one experiment of this profile on ``dataset``."""
+        base = self.base(dataset)
+        seeds = seeds or self.seeds
+        out: list[RunConfig] = []
+
+        def add(cfg: RunConfig) -> None:
+            for s in seeds:
+                out.append(cfg.replace(train={"seed": s}))
+
+        if experiment == "pgd":
+            for eps in ((0,) if self.include_eps0 else ()) + tuple(self.eps_grid):
+                add(base.replace(adv=standard_adv(eps, "pgd")))
+        elif experiment == "fgsm":
+            for eps in self.eps_grid:
+                add(base.replace(adv=standard_adv(eps, "fgsm")))
+        elif experiment == "deep":
+            for eps in self.eps_grid:
+                add(base.replace(adv=standard_adv(eps, "pgd"), model=vars(self.deep_model)))
+        elif experiment == "spectral":
+            if dataset == "tinyimagenet":
+                return []
+            for sp in self.spectral_grid:
+                for eps in self.eps_grid:
+                    add(base.replace(adv=standard_adv(eps, "pgd"), train={"spectral_norm": sp}))
+        else:
+            raise ConfigError(f"unknown experiment '{experiment}' (choose from {', '.join(EXPERIMENTS)})")
+        return out
+
+    def claim_cells(self, dataset: str) -> list[RunConfig]:
+        """Extra seeds of the pgd cells the claims ledger needs error bars on."""
+        seeds = tuple(s for s in self.claim_seeds if s not in self.seeds)
+        if not seeds:
+            return []
+        return [c for c in self.cells(dataset, "pgd", seeds) if c.adv.eps in self.claim_eps]
+
+
+def _cifar_train(epochs: int, batch: int, lr: float, milestones: tuple[int, ...], **kw) -> TrainConfig:
+    return TrainConfig(epochs=epochs, batch_size=batch, lr=lr, milestones=milestones, **kw)
+
+
+SMOKE = Profile(
+    name="smoke",
+    description="seconds per run: 20 images per class, ResNet-8 width 1, 2 epochs; for CI, numbers meaningless",
+    datasets={"cifar10": DataConfig("cifar10", train_per_class=20, test_per_class=10, augment=True)},
+    model=ModelConfig("resnet8"),
+    deep_model=ModelConfig("resnet14"),
+    train={"cifar10": _cifar_train(2, 50, 0.05, (1,))},
+    eval=EvalConfig(eps=8, alpha=2, steps=3, batch_size=100),
+    spectral_grid=(1, 3),
+)
+
+CPU = Profile(
+    name="cpu",
+    description="small real reproduction on a 2-core CPU: CIFAR-10, 100 images/class, Fixup ResNet-14, 30 epochs, no augmentation",
+    datasets={"cifar10": DataConfig("cifar10", train_per_class=100, test_per_class=100, augment=False)},
+    model=ModelConfig("resnet14"),
+    deep_model=ModelConfig("resnet20"),
+    train={"cifar10": _cifar_train(30, 64, 0.05, (20, 25))},
+    eval=EvalConfig(eps=8, alpha=2, steps=10, batch_size=500),
+    claim_seeds=(0, 1, 2),
+)
+
+PAPER = Profile(
+    name="paper",
+    description="Appendix D exactly (GPU): ResNet-56/110 Fixup, 200 epochs; WRN-50-2 on Tiny-ImageNet, 90 epochs",
+    datasets={
+        "cifar10": DataConfig("cifar10", augment=True),
+        "cifar100": DataConfig("cifar100", augment=True),
+        "tinyimagenet": DataConfig("tinyimagenet", augment=True),
+    },
+    model=ModelConfig("resnet56"),
+    deep_model=ModelConfig("resnet110"),
+    models_by_dataset={"tinyimagenet": ModelConfig("wrn50_2", bn=True)},
+    train={
+        "cifar10": _cifar_train(200, 256, 0.05, (100, 150)),
+        "cifar100": _cifar_train(200, 256, 0.05, (100, 150)),
+        "tinyimagenet": _cifar_train(90, 256, 0.1, (30, 60)),
+    },
+    eval=EvalConfig(eps=8, alpha=2, steps=10, batch_size=500),
+)
+
+PROFILES = {p.name: p for p in (SMOKE, CPU, PAPER)}
+
+
+def get(name: str) -> Profile:
+    if name not in PROFILES:
+        raise ConfigError(f"unknown profile '{name}' (choose from {', '.join(PROFILES)})")
+    return PROFILES[name]

@@ -1,0 +1,346 @@
+"""Adversarial training: a readable loop with exact resume.
+
+``train_run(cfg, store)`` trains the run described by ``cfg`` (Appendix B.1 /
+D: SGD with momentum, multi-step learning-rate decay, PGD or FGSM examples at
+defensive strength ``cfg.adv.eps``), checkpointing every epoch, and writes
+``metrics.json``, ``provenance.json`` and ``model.pt`` into the run's
+directory. A run killed at any moment restarts from its last checkpoint and
+ends with the same weights and metrics as an uninterrupted run (on CPU):
+every source of randomness (shuffling, augmentation, attack starts) draws
+from one ``torch.Generator`` whose state is checkpointed with the model,
+optimizer and scheduler.
+
+Speed (see ``benchmarks/``): bf16 autocast on CPUs with native bf16 (AMP on
+CUDA) with fp32 master weights and an fp32 loss, channels_last, input-only
+gradients during attack steps. All of it is switchable in
+:class:`~arlib.config.TrainConfig`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import random
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import __version__, data, models
+from .attacks import fgsm, pgd
+from .config import RunConfig
+from .store import Run, Store, atomic_torch_save, atomic_write_json
+
+EpochHook = Callable[[nn.Module, int], "dict | None"]
+
+
+# ----------------------------------------------------------------------------- devices and precision
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 / AMX), where autocast pays."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def autocast_for(precision: str, device: torch.device) -> torch.autocast | None:
+    """The autocast context of a resolved precision, or None for fp32."""
+    if precision == "fp32":
+        return None
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def build_model(cfg: RunConfig, num_classes: int, device: torch.device) -> nn.Module:
+    mean, std = data.STATS[cfg.data.dataset]
+    kwargs = dict(num_classes=num_classes, bn=cfg.model.bn, width=cfg.model.width, mean=mean, std=std)
+    if cfg.model.name == "wrn50_2":
+        kwargs.pop("width")
+        kwargs["bn"] = True
+    model = models.create(cfg.model.name, **kwargs).to(device)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+# ----------------------------------------------------------------------------- one epoch
+
+
+def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv, generator, autocast) -> torch.Tensor:
+    """Training examples for the configured adversary (``adv`` is an AdvConfig)."""
+    if adv.method == "pgd":
+        return pgd(model, x, y, adv.eps / 255, adv.alpha / 255, adv.steps, mode=adv.attack_mode, generator=generator, autocast=autocast)
+    if adv.method == "fgsm":
+        return fgsm(model, x, y, adv.eps / 255, mode=adv.attack_mode, autocast=autocast)
+    return x
+
+
+def train_epoch(model, optimizer, split: data.Split, cfg: RunConfig, generator: torch.Generator, device, autocast, progress=None) -> dict:
+    """One pass over ``split`` in shuffled mini-batches; returns running loss/accuracy."""
+    transform = data.train_transform(cfg.data.dataset) if cfg.data.augment else (lambda x, g=None: data.test_transform(cfg.data.dataset)(x))
+    order = torch.randperm(len(split), generator=generator)
+    bs = cfg.train.batch_size
+    total_loss, total_correct, seen = 0.0, 0, 0
+    memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    for start in range(0, len(order), bs):
+        idx = order[start : start + bs]
+        xb = split.images[idx].to(device, non_blocking=True)
+        yb = split.labels[idx].to(device, non_blocking=True)
+        x = transform(xb, generator).contiguous(memory_format=memory_format)
+        x = perturb(model, x, yb, cfg.adv, generator, autocast)
+        model.train()
+        with autocast if autocast is not None else contextlib.nullcontext():
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.item() * len(yb)
+        total_correct += (logits.argmax(1) == yb).sum().item()
+        seen += len(yb)
+        if progress is not None:
+            progress.update(len(yb))
+            progress.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{100 * total_correct / seen:.1f}")
+    return {"train_running_loss": total_loss / seen, "train_running_acc": 100 * total_correct / seen}
+
+
+@torch.no_grad()
+def clean_eval(model, split: data.Split, dataset: str, device, batch_size: int = 500) -> dict:
+    """Clean cross-entropy and accuracy (%) over ``split``, fp32, eval mode, no augmentation."""
+    model.eval()
+    transform = data.test_transform(dataset)
+    loss, correct = 0.0, 0
+    for start in range(0, len(split), batch_size):
+        x = transform(split.images[start : start + batch_size].to(device))
+        y = split.labels[start : start + batch_size].to(device)
+        logits = model(x).float()
+        loss += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+    return {"loss": loss / len(split), "acc": 100 * correct / len(split)}
+
+
+def pgd_eval(model, split: data.Split, dataset: str, eval_cfg, device, seed: int) -> dict:
+    """PGD accuracy with the paper's protocol (Appendix D.2), both conventions.
+
+    ``pgd_acc_correct``: over test examples classified correctly when clean (the
+    paper's "PGD" rows); ``pgd_acc_all``: over all test examples (RobustBench).
+    """
+    model.eval()
+    transform = data.test_transform(dataset)
+    gen = torch.Generator().manual_seed(seed)
+    n, n_clean, n_adv_all, n_adv_of_clean = 0, 0, 0, 0
+    for start in range(0, len(split), eval_cfg.batch_size):
+        x = transform(split.images[start : start + eval_cfg.batch_size].to(device))
+        y = split.labels[start : start + eval_cfg.batch_size].to(device)
+        with torch.no_grad():
+            clean_ok = model(x).argmax(1) == y
+        x_adv = pgd(model, x, y, eval_cfg.eps / 255, eval_cfg.alpha / 255, eval_cfg.steps, mode="eval", generator=gen)
+        with torch.no_grad():
+            adv_ok = model(x_adv).argmax(1) == y
+        n += len(y)
+        n_clean += clean_ok.sum().item()
+        n_adv_all += adv_ok.sum().item()
+        n_adv_of_clean += (adv_ok & clean_ok).sum().item()
+    return {
+        "pgd_acc_all": 100 * n_adv_all / n,
+        "pgd_acc_correct": 100 * n_adv_of_clean / max(n_clean, 1),
+        "pgd_n": n,
+        "pgd_n_clean_correct": n_clean,
+    }
+
+
+def final_metrics(model, ds: data.Dataset, cfg: RunConfig, device) -> dict:
+    """Tables 3-6's quantities for a trained model (fp32)."""
+    tr = clean_eval(model, ds.train, cfg.data.dataset, device, cfg.eval.batch_size)
+    te = clean_eval(model, ds.test, cfg.data.dataset, device, cfg.eval.batch_size)
+    out = {
+        "train_acc": tr["acc"],
+        "test_acc": te["acc"],
+        "delta_acc": tr["acc"] - te["acc"],
+        "train_loss": tr["loss"],
+        "test_loss": te["loss"],
+        "delta_loss": te["loss"] - tr["loss"],
+    }
+    if cfg.eval.steps > 0:
+        out.update(pgd_eval(model, ds.test, cfg.data.dataset, cfg.eval, device, seed=cfg.train.seed + 12345))
+    return out
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+def git_commit(repo: Path | None = None) -> str:
+    repo = repo or Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "arlib"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
+        return (commit or "unknown") + ("+dirty" if dirty else "")
+    except Exception:
+        return "unknown"
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} cpu, {torch.get_num_threads()} threads"
+
+
+def provenance(cfg: RunConfig, ds: data.Dataset, device, precision: str) -> dict:
+    return {
+        "git_commit": git_commit(),
+        "arlib_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device_name(device),
+        "precision": precision,
+        "dataset": ds.name,
+        "dataset_fingerprint": ds.fingerprint,
+        "dataset_source": ds.source,
+        "n_train": len(ds.train),
+        "n_test": len(ds.test),
+        "seed": cfg.train.seed,
+    }
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def _rng_state(generator: torch.Generator) -> dict:
+    return {
+        "generator": generator.get_state(),
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(generator: torch.Generator, state: dict) -> None:
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def epoch_hooks_for(cfg: RunConfig, model: nn.Module, input_hw: int, device) -> list[EpochHook]:
+    """Hooks run after every epoch: spectral-norm clipping (Appendix B.4.2, D.3) when configured."""
+    if cfg.train.spectral_norm is None:
+        return []
+    from . import spectral
+
+    example = torch.zeros(1, 3, input_hw, input_hw, device=device)
+    sizes = spectral.record_input_sizes(model, example)
+    return [spectral.spectral_clip_hook(cfg.train.spectral_norm, sizes)]
+
+
+def train_run(
+    cfg: RunConfig,
+    store: Store | None = None,
+    data_root=None,
+    device: torch.device | None = None,
+    progress: bool = True,
+    stop_after_epoch: int | None = None,
+    extra_hooks: list[EpochHook] = (),
+) -> Run:
+    """Train (or resume, or skip if finished) the run of ``cfg``; return its handle.
+
+    ``stop_after_epoch`` ends the process's work after that epoch, leaving a
+    resumable checkpoint (used by tests and by time-boxed grid runs).
+    """
+    store = store or Store()
+    device = device or default_device()
+    existing = store.find(cfg)
+    if existing is not None and existing.finished:
+        return existing
+    ds = data.prepare(cfg.data, data_root)  # fails before anything is written when data is missing
+    run = store.run(cfg)
+    with run.lock():
+        if run.finished:
+            return run
+        precision = resolve_precision(cfg.train.precision, device)
+        autocast = autocast_for(precision, device)
+        torch.manual_seed(cfg.train.seed)
+        generator = torch.Generator().manual_seed(cfg.train.seed)
+        model = build_model(cfg, ds.num_classes, device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.train.milestones), cfg.train.lr_gamma)
+        input_hw = data.input_size(cfg.data.dataset, ds.image_size)
+        hooks = epoch_hooks_for(cfg, model, input_hw, device) + list(extra_hooks)
+
+        history, elapsed, start_epoch = [], 0.0, 0
+        ckpt_path = run.file("checkpoint.pt")
+        if ckpt_path.exists():
+            ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            _set_rng_state(generator, ckpt["rng"])
+            history, elapsed, start_epoch = ckpt["history"], ckpt["elapsed"], ckpt["epoch"]
+
+        bar = tqdm(total=cfg.train.epochs * len(ds.train), initial=start_epoch * len(ds.train), unit="img", desc=f"{cfg.hash[:8]} eps={cfg.adv.eps:g}", disable=not progress, leave=False)
+        for epoch in range(start_epoch, cfg.train.epochs):
+            t0 = time.perf_counter()
+            record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
+            record.update(train_epoch(model, optimizer, ds.train, cfg, generator, device, autocast, bar))
+            scheduler.step()
+            for hook in hooks:
+                out = hook(model, epoch)
+                if out:
+                    record.update(out)
+            test = clean_eval(model, ds.test, cfg.data.dataset, device, cfg.eval.batch_size)
+            record.update(test_loss=test["loss"], test_acc=test["acc"])
+            record["seconds"] = time.perf_counter() - t0
+            elapsed += record["seconds"]
+            history.append(record)
+            atomic_torch_save(
+                ckpt_path,
+                {"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(generator), "history": history, "elapsed": elapsed},
+            )
+            if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < cfg.train.epochs:
+                bar.close()
+                return run
+        bar.close()
+
+        t0 = time.perf_counter()
+        metrics = final_metrics(model, ds, cfg, device)
+        eval_seconds = time.perf_counter() - t0
+        prov = provenance(cfg, ds, device, precision)
+        prov.update(train_seconds=elapsed, eval_seconds=eval_seconds, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        atomic_torch_save(run.file("model.pt"), model.state_dict())
+        atomic_write_json(run.file("provenance.json"), prov)
+        atomic_write_json(run.file("metrics.json"), {"status": "finished", "config_hash": cfg.hash, "final": metrics, "history": history})
+    return run
+
+
+def load_model(run: Run, device: torch.device | None = None, num_classes: int | None = None) -> nn.Module:
+    """The trained fp32 model of a finished run, in eval mode."""
+    device = device or default_device()
+    cfg = run.config
+    if num_classes is None:
+        num_classes = {"cifar10": 10, "cifar100": 100, "tinyimagenet": 200}.get(cfg.data.dataset)
+    state = torch.load(run.file("model.pt"), map_location=device, weights_only=True)
+    if num_classes is None:
+        num_classes = state["fc.weight"].shape[0]
+    model = build_model(cfg, num_classes, device)
+    model.load_state_dict(state)
+    return model.eval()
