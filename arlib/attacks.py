@@ -39,6 +39,11 @@ def attack_context(model: nn.Module, mode: str) -> Iterator[None]:
 
 def _input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, autocast: torch.autocast | None) -> torch.Tensor:
     x = x.detach().requires_grad_(True)
+    with torch.enable_grad():  # attacks may be called from inside a no_grad block
+        return _input_grad_enabled(model, x, y, autocast)
+
+
+def _input_grad_enabled(model, x, y, autocast) -> torch.Tensor:
     if autocast is not None:
         with autocast:
             logits = model(x)

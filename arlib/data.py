@@ -100,7 +100,7 @@ def candidate_roots(root: str | os.PathLike | None) -> list[Path]:
     # The workplace's shared folder next to a checkout (../shared/data), where
     # this project's machines and CI keep the CIFAR-10 images.
     shared = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-    if shared.is_dir():
+    if shared.is_dir() and not os.environ.get("ARLIB_NO_SHARED"):
         roots.append(shared)
     seen, out = set(), []
     for r in roots:

@@ -1,0 +1,742 @@
+"""Singular values of convolution and linear layers, spectral complexity and
+spectral-norm clipping.
+
+The paper (Wen, Li & Jia, ICML 2020) uses singular values of weight matrices in
+two places:
+
+* Fig. 5c/d and 11c/d (Appendix B.2): the per-layer standard deviation of the
+  singular values, see :func:`singular_value_std`.
+* Appendix B.4.2 / D.3: the *spectral complexity* (Definition 7, the product of
+  the spectral norms of all layers, :func:`spectral_complexity`) is controlled
+  by clipping every convolution and linear layer to a target spectral norm
+  ``c`` at the end of every epoch "following Sedghi et al. (2018)", see
+  :func:`clip_model_` and :func:`spectral_clip_hook`.
+
+Convolutions as linear operators
+--------------------------------
+A ``Conv2d`` with weight ``w`` of PyTorch layout ``[c_out, c_in, k1, k2]``
+acting on ``c_in x n1 x n2`` inputs is analysed, as in Sedghi, Gupta & Long
+(2018, "The Singular Values of Convolutional Layers", ICLR 2019), with
+**circular** padding::
+
+    y[o, i, j] = sum_{c, a, b} w[o, c, a, b] * x[c, (s1 i + a - p1) mod n1,
+                                                    (s2 j + b - p2) mod n2]
+
+for output positions ``0 <= i < n1 / s1``, ``0 <= j < n2 / s2``.  PyTorch's
+default is *zero* padding; the circular operator differs from it only near the
+border and is the one whose spectrum has the closed form below (it is what the
+paper's clipping method, Sedghi et al.'s, analyses and clips).  The padding
+``p`` is a circular shift of the input, a permutation, so it does not change the
+singular values; it is only used to check that the layer is a "same"
+convolution (``n / s`` outputs per axis).
+
+Stride 1: the operator is block-circulant with circulant blocks, diagonalised
+by the 2-D DFT.  At frequency ``f`` it acts as the ``c_out x c_in`` matrix
+``conj(W_hat[:, :, f])`` (times a unit phase from ``p``), where ``W_hat`` is the
+DFT of the kernel zero-padded to ``n1 x n2``.  The spectrum of the operator is
+the union over all ``n1 n2`` frequencies of the singular values of these
+matrices (Sedghi et al., Theorem 6).
+
+Stride ``s`` (``s`` dividing ``n``): write each kernel tap as
+``a = s q + r`` (``0 <= r < s``).  Then ``y = sum_r w_r * x_r`` where
+``x_r[j] = x[s j + r]`` are the ``s1 s2`` polyphase components of the input
+(a permutation of the input coordinates) and ``w_r[q] = w[s q + r]`` are
+polyphase sub-kernels of size ``ceil(k / s)``.  So a stride-``s`` convolution
+on the ``n`` grid *is exactly* a stride-1 convolution on the ``m = n / s`` grid
+with ``c_in s1 s2`` input channels, and each of its ``m1 m2`` frequencies
+gives a ``c_out x (c_in s1 s2)`` matrix.  This is exact (unlike applying the
+stride-1 formula and subsampling).  1x1 stride-2 shortcuts are the special case
+``k = 1``: three of the four sub-kernels are zero.  A kernel larger than the
+grid wraps around (its taps are summed modulo ``m``).
+
+Speed: the kernel is real, so ``W_hat[-f] = conj(W_hat[f])`` and the two
+matrices have the same singular values.  Only one frequency of each mirrored
+pair is decomposed (from ``rfft2``; columns 0 and ``m2/2`` are self-mirrored, so
+within them only half of the rows are kept), with one batched
+``torch.linalg.svdvals`` call (values only); each value is then repeated with
+its multiplicity (2 for a mirrored pair, 1 for a self-conjugate frequency), so
+the returned multiset equals the full spectrum.  A 1x1 (polyphase) kernel has
+the same matrix at every frequency and is decomposed once.  ``method="gram"``
+replaces the SVD by ``eigvalsh`` of the smaller Gram matrix (faster, less
+accurate near zero, see :func:`conv_singular_values`).
+
+Precision: transforms and decompositions run in float64 / complex128 by
+default (``dtype`` argument); values agree with an explicit-matrix SVD to
+~1e-14 of the largest value (``method="gram"``: ~1e-8).  ``dtype=float32``
+is accepted (~1e-6 of the largest value).  Relative accuracy of values far
+below the largest is limited in every method, as for any backward-stable SVD.
+
+No batch-norm folding is done: the paper's controlled-capacity networks
+(Appendix D.3) have no BN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "ClipResult",
+    "SpectralComplexity",
+    "clip_conv_",
+    "clip_conv_weight",
+    "clip_linear_",
+    "clip_linear_weight",
+    "clip_model_",
+    "conv_singular_values",
+    "conv_spectral_norm",
+    "layer_singular_values",
+    "linear_singular_values",
+    "record_input_sizes",
+    "reshaped_singular_values",
+    "singular_value_std",
+    "spectral_clip_hook",
+    "spectral_complexity",
+    "spectral_norm",
+    "spectral_norms",
+]
+
+Size2 = tuple[int, int]
+
+
+# --------------------------------------------------------------------------
+# Input sizes
+# --------------------------------------------------------------------------
+
+
+def record_input_sizes(model: nn.Module, example_input: Tensor | Sequence[Any]) -> dict[str, Size2]:
+    """Spatial input size ``(H, W)`` of every ``nn.Conv2d`` of ``model``.
+
+    Runs one forward pass of ``example_input`` (a tensor, or a tuple of
+    positional arguments) with a forward pre-hook on each convolution; keys are
+    the names from ``model.named_modules()``.  The pass runs under
+    ``torch.no_grad()`` in eval mode (so batch-norm running statistics are not
+    updated); every module's ``training`` flag is restored afterwards and the
+    hooks are removed even if the forward pass raises.
+
+    Raises ``ValueError`` if one convolution is called with two different
+    spatial sizes (its operator, hence its spectrum, would not be unique).
+    """
+    sizes: dict[str, Size2] = {}
+    handles = []
+
+    def make_hook(name: str) -> Callable[[nn.Module, tuple[Any, ...]], None]:
+        def hook(_module: nn.Module, args: tuple[Any, ...]) -> None:
+            size = (int(args[0].shape[-2]), int(args[0].shape[-1]))
+            if sizes.setdefault(name, size) != size:
+                raise ValueError(f"conv {name!r} is applied to inputs of sizes {sizes[name]} and {size}")
+
+        return hook
+
+    training = {m: m.training for m in model.modules()}
+    try:
+        for name, module in model.named_modules():
+            if isinstance(module, nn.Conv2d):
+                handles.append(module.register_forward_pre_hook(make_hook(name)))
+        model.eval()
+        args = (example_input,) if isinstance(example_input, Tensor) else tuple(example_input)
+        with torch.no_grad():
+            model(*args)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, flag in training.items():
+            module.training = flag
+    return sizes
+
+
+# --------------------------------------------------------------------------
+# Kernel <-> frequency-domain matrices (pure helpers)
+# --------------------------------------------------------------------------
+
+
+def _pair(value: int | Sequence[int]) -> Size2:
+    if isinstance(value, int):
+        return (value, value)
+    first, second = value
+    return (int(first), int(second))
+
+
+def _polyphase(weight: Tensor, stride: Size2) -> Tensor:
+    """``[o, i, k1, k2]`` -> ``[o, i*s1*s2, ceil(k1/s1), ceil(k2/s2)]`` sub-kernels.
+
+    Channel ``i*s1*s2 + r1*s2 + r2`` holds ``w[:, i, s1 q1 + r1, s2 q2 + r2]``
+    (zero where that tap lies outside the kernel).  Identity for stride 1.
+    """
+    s1, s2 = stride
+    if (s1, s2) == (1, 1):
+        return weight
+    out_ch, in_ch, k1, k2 = weight.shape
+    q1, q2 = -(-k1 // s1), -(-k2 // s2)
+    padded = F.pad(weight, (0, q2 * s2 - k2, 0, q1 * s1 - k1))
+    # tap a = q*s + r, so a reshape to (q, s) puts the phase r on the inner axis
+    blocks = padded.reshape(out_ch, in_ch, q1, s1, q2, s2).permute(0, 1, 3, 5, 2, 4)
+    return blocks.reshape(out_ch, in_ch * s1 * s2, q1, q2)
+
+
+def _unpolyphase(poly: Tensor, stride: Size2, kernel_size: Size2) -> Tensor:
+    """Inverse of :func:`_polyphase`; taps outside the ``k1 x k2`` kernel are dropped."""
+    s1, s2 = stride
+    if (s1, s2) == (1, 1):
+        return poly
+    out_ch, channels, q1, q2 = poly.shape
+    in_ch = channels // (s1 * s2)
+    blocks = poly.reshape(out_ch, in_ch, s1, s2, q1, q2).permute(0, 1, 4, 2, 5, 3)
+    return blocks.reshape(out_ch, in_ch, q1 * s1, q2 * s2)[:, :, : kernel_size[0], : kernel_size[1]]
+
+
+def _fold(kernel: Tensor, grid: Size2) -> Tensor:
+    """Place ``[..., q1, q2]`` taps on the ``m1 x m2`` torus (tap ``a`` at ``a mod m``).
+
+    For ``q <= m`` this is zero padding; larger kernels wrap around, as the
+    circular operator does.
+    """
+    (m1, m2), (q1, q2) = grid, kernel.shape[-2:]
+    if q1 <= m1 and q2 <= m2:
+        return F.pad(kernel, (0, m2 - q2, 0, m1 - q1))
+    idx1 = torch.arange(q1, device=kernel.device) % m1
+    idx2 = torch.arange(q2, device=kernel.device) % m2
+    rows = kernel.new_zeros(*kernel.shape[:-2], m1, q2).index_add_(-2, idx1, kernel)
+    return rows.new_zeros(*kernel.shape[:-2], m1, m2).index_add_(-1, idx2, rows)
+
+
+def _unfold(torus: Tensor, mask: Tensor) -> Tensor:
+    """Least-squares, minimum-norm preimage of :func:`_fold` on the taps in ``mask``.
+
+    ``mask`` is ``[..., q1, q2]`` (1 for taps of the kernel's support).  Each
+    torus position receives ``count`` taps, each gets ``value / count``;
+    positions no tap reaches are dropped.  For kernels that fit the grid this is
+    the crop to the kernel support, the orthogonal projection used by Sedghi
+    et al.
+    """
+    (m1, m2), (q1, q2) = torus.shape[-2:], mask.shape[-2:]
+    idx1 = torch.arange(q1, device=torus.device) % m1
+    idx2 = torch.arange(q2, device=torus.device) % m2
+    counts = _fold(mask, (m1, m2))
+    gathered = torus[..., idx1[:, None], idx2[None, :]]
+    per_tap = counts[..., idx1[:, None], idx2[None, :]].clamp(min=1)
+    return gathered * mask / per_tap
+
+
+def _check_conv_geometry(
+    kernel_size: Size2, input_size: Size2, stride: Size2, padding: int | str | Sequence[int] | None
+) -> Size2:
+    """Return the polyphase grid ``n / s``; check the conv is a 'same' convolution."""
+    grid = []
+    for axis in range(2):
+        n, s, k = input_size[axis], stride[axis], kernel_size[axis]
+        if n % s:
+            raise ValueError(f"input size {input_size} is not divisible by stride {stride}")
+        if padding is not None and padding != "same":
+            p = 0 if padding == "valid" else _pair(padding)[axis]  # type: ignore[arg-type]
+            if (n + 2 * p - k) // s + 1 != n // s:
+                raise ValueError(
+                    f"conv with kernel {kernel_size}, stride {stride}, padding {padding} maps {input_size} "
+                    f"to a size other than n/s: not a circular 'same' convolution"
+                )
+        grid.append(n // s)
+    return (grid[0], grid[1])
+
+
+def _frequency_matrices(weight: Tensor, input_size: Size2, stride: Size2, dtype: torch.dtype) -> Tensor:
+    """``[m1, m2//2+1, c_out, c_in*s1*s2]`` complex matrices of the circular conv (rfft2 half-plane)."""
+    poly = _polyphase(weight.detach().to(dtype), stride)
+    grid = (input_size[0] // stride[0], input_size[1] // stride[1])
+    spectrum = torch.fft.rfft2(_fold(poly, grid), dim=(-2, -1))
+    return spectrum.permute(2, 3, 0, 1)
+
+
+def _representative_matrices(
+    weight: Tensor, input_size: Size2, stride: Size2, dtype: torch.dtype
+) -> tuple[Tensor, Tensor]:
+    """Frequency matrices ``[F, c_out, c_in s1 s2]``, one per conjugate pair, and their multiplicities ``[F]``.
+
+    When the polyphase kernel is 1x1 (1x1 convs, any stride) its DFT is the
+    same matrix at every frequency, so a single matrix with multiplicity
+    ``m1 m2`` stands for all of them.
+    """
+    grid = (input_size[0] // stride[0], input_size[1] // stride[1])
+    if all(-(-k // st) == 1 for k, st in zip(weight.shape[-2:], stride)):
+        matrix = _polyphase(weight.detach().to(dtype), stride)[None, :, :, 0, 0]
+        return matrix, torch.full((1,), grid[0] * grid[1], dtype=torch.long, device=weight.device)
+    rows, cols, mult = _unique_frequencies(grid, weight.device)
+    return _frequency_matrices(weight, input_size, stride, dtype)[rows, cols], mult
+
+
+def _unique_frequencies(grid: Size2, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Rows, columns and multiplicities of one representative per conjugate pair.
+
+    On the rfft2 half-plane ``(f1, f2), 0 <= f2 <= m2 // 2``: a column with
+    ``2 f2 != 0 mod m2`` has its mirror ``(-f1, -f2)`` outside the half-plane,
+    so every entry counts twice.  Columns ``f2 = 0`` and ``f2 = m2 / 2`` are
+    mirrored onto themselves (``f1 -> -f1``): keep ``f1 <= -f1 mod m1``, with
+    multiplicity 1 if ``f1 = -f1`` (self-conjugate, real matrix) and 2 otherwise.
+    The multiplicities sum to ``m1 * m2``.
+    """
+    m1, m2 = grid
+    f1 = torch.arange(m1, device=device)[:, None].expand(m1, m2 // 2 + 1)
+    f2 = torch.arange(m2 // 2 + 1, device=device)[None, :].expand(m1, m2 // 2 + 1)
+    mirror1 = (-f1) % m1
+    self_col = (2 * f2) % m2 == 0
+    keep = ~self_col | (f1 <= mirror1)
+    weight = torch.where(self_col & (f1 == mirror1), 1, 2)
+    return f1[keep], f2[keep], weight[keep]
+
+
+# --------------------------------------------------------------------------
+# Singular values
+# --------------------------------------------------------------------------
+
+
+def _matrix_singular_values(matrices: Tensor, method: str) -> Tensor:
+    """Singular values of a batch of matrices ``[..., r, c]`` -> ``[..., min(r, c)]``.
+
+    ``"svd"``: ``torch.linalg.svdvals`` (LAPACK gesdd, values only); backward
+    stable, every value accurate to ~``eps * s_max``.
+    ``"gram"``: ``sqrt(eigvalsh(G))`` of the smaller Gram matrix ``A A^H`` or
+    ``A^H A``; about 1.5-2x faster on CPU, but squaring loses half the digits
+    near zero: accurate to ~``sqrt(eps) * s_max`` (~1e-8 relative to the
+    largest value in float64, enough for norms and standard deviations).
+    """
+    if method == "svd":
+        return torch.linalg.svdvals(matrices)
+    if method == "gram":
+        r, c = matrices.shape[-2:]
+        gram = matrices @ matrices.mH if r <= c else matrices.mH @ matrices
+        return torch.linalg.eigvalsh(gram).clamp(min=0).sqrt()
+    raise ValueError(f"method must be 'svd' or 'gram', not {method!r}")
+
+
+def _expand_sorted(values: Tensor, mult: Tensor) -> Tensor:
+    """Flatten ``[F, r]`` values, repeat row ``f`` ``mult[f]`` times, sort descending.
+
+    Sorting before repeating sorts half as many numbers.
+    """
+    flat = values.flatten()
+    counts = mult.repeat_interleave(values.shape[-1])
+    order = flat.argsort(descending=True)
+    return flat[order].repeat_interleave(counts[order])
+
+
+def conv_singular_values(
+    weight: Tensor,
+    input_size: int | Size2,
+    stride: int | Size2 = 1,
+    padding: int | str | Sequence[int] | None = None,
+    dtype: torch.dtype = torch.float64,
+    method: str = "svd",
+) -> Tensor:
+    """All singular values of a conv, as a linear operator on ``n1 x n2`` inputs, descending.
+
+    Method (Sedghi, Gupta & Long 2018, extended exactly to strides by the
+    polyphase decomposition, see the module docstring): DFT of the (polyphase)
+    kernel zero-padded to the ``n / s`` grid, singular values of the ``c_out x
+    (c_in s1 s2)`` matrix of every frequency, computed in one batched call over
+    one representative of each conjugate pair and repeated by multiplicity.
+    The operator is the **circular**-padding convolution; PyTorch's
+    zero-padded conv has a slightly different spectrum.
+
+    Args:
+        weight: ``[c_out, c_in, k1, k2]`` (PyTorch layout); ``groups=1`` only.
+        input_size: spatial input size ``n`` or ``(n1, n2)``, divisible by the stride.
+        stride: conv stride.
+        padding: the conv's padding; used only to check that it is a "same"
+            conv (``n / s`` outputs), since a circular shift does not change
+            singular values.  ``None`` skips the check.
+        dtype: real dtype of the computation (float64 default; see module doc).
+        method: ``"svd"`` (default, values-only SVD) or ``"gram"`` (faster,
+            ~``sqrt(eps)`` accuracy relative to the largest value), see
+            :func:`_matrix_singular_values`.
+
+    Returns:
+        1-D tensor of ``(n1/s1)(n2/s2) * min(c_out, c_in s1 s2)`` values, in
+        ``dtype``, sorted in descending order, on ``weight``'s device.
+    """
+    size, step = _pair(input_size), _pair(stride)
+    _check_conv_geometry(_pair(tuple(weight.shape[-2:])), size, step, padding)
+    matrices, mult = _representative_matrices(weight, size, step, dtype)
+    return _expand_sorted(_matrix_singular_values(matrices, method), mult)
+
+
+def conv_spectral_norm(
+    weight: Tensor,
+    input_size: int | Size2,
+    stride: int | Size2 = 1,
+    padding: int | str | Sequence[int] | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> float:
+    """Largest singular value of the circular conv operator (see :func:`conv_singular_values`)."""
+    size, step = _pair(input_size), _pair(stride)
+    _check_conv_geometry(_pair(tuple(weight.shape[-2:])), size, step, padding)
+    return float(torch.linalg.svdvals(_representative_matrices(weight, size, step, dtype)[0]).max())
+
+
+def linear_singular_values(weight: Tensor, dtype: torch.dtype = torch.float64) -> Tensor:
+    """Singular values of an ``nn.Linear`` weight ``[out, in]``, descending."""
+    return torch.linalg.svdvals(weight.detach().to(dtype))
+
+
+def reshaped_singular_values(weight: Tensor, dtype: torch.dtype = torch.float64) -> Tensor:
+    """Singular values of the ``out x (in*k1*k2)`` reshaped weight matrix, descending.
+
+    This is the cheap "weight matrix" view of a conv (not its operator); for a
+    linear layer it is the layer's own spectrum.
+    """
+    return torch.linalg.svdvals(weight.detach().to(dtype).reshape(weight.shape[0], -1))
+
+
+def _layers(model: nn.Module) -> list[tuple[str, nn.Conv2d | nn.Linear]]:
+    """Every ``Conv2d`` and ``Linear`` of the model, in ``named_modules`` order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def _conv_input_size(name: str, module: nn.Conv2d, input_sizes: Mapping[str, Size2] | None) -> Size2:
+    if module.groups != 1 or _pair(module.dilation) != (1, 1):
+        raise NotImplementedError(f"conv {name!r}: only groups=1, dilation=1 convolutions are supported")
+    if input_sizes is None or name not in input_sizes:
+        raise ValueError(f"no input size for conv {name!r}: use record_input_sizes(model, example_input)")
+    return _pair(input_sizes[name])
+
+
+def layer_singular_values(
+    model: nn.Module, input_sizes: Mapping[str, Size2], dtype: torch.dtype = torch.float64, method: str = "svd"
+) -> dict[str, Tensor]:
+    """Operator singular values of every ``Conv2d`` (circular, at its recorded input size) and ``Linear``.
+
+    Convs: :func:`conv_singular_values` (``method`` applies to them);
+    linear layers: :func:`linear_singular_values`.  Keys: module names.
+    """
+    result: dict[str, Tensor] = {}
+    for name, module in _layers(model):
+        if isinstance(module, nn.Conv2d):
+            size = _conv_input_size(name, module, input_sizes)
+            result[name] = conv_singular_values(module.weight, size, module.stride, module.padding, dtype, method)
+        else:
+            result[name] = linear_singular_values(module.weight, dtype)
+    return result
+
+
+def singular_value_std(
+    model: nn.Module, input_sizes: Mapping[str, Size2] | None = None, kind: str = "operator", method: str = "svd"
+) -> dict[str, float]:
+    """Per-layer standard deviation of singular values (the paper's Fig. 5c/d, 11c/d; Appendix B.2).
+
+    ``kind="operator"``: spectrum of each conv as a circular operator (all
+    ``m1 m2 min(...)`` values with multiplicity; needs ``input_sizes``).
+    ``kind="reshaped"``: spectrum of the ``out x (in k k)`` reshaped weight.
+    Linear layers use their weight matrix in both cases.  Population standard
+    deviation (``ddof=0``).  ``method`` as in :func:`conv_singular_values`.
+    """
+    if kind not in ("operator", "reshaped"):
+        raise ValueError(f"kind must be 'operator' or 'reshaped', not {kind!r}")
+    result: dict[str, float] = {}
+    for name, module in _layers(model):
+        if kind == "reshaped" or isinstance(module, nn.Linear):
+            values = reshaped_singular_values(module.weight)
+        else:
+            size = _conv_input_size(name, module, input_sizes)
+            values = conv_singular_values(module.weight, size, module.stride, module.padding, method=method)
+        result[name] = float(values.std(correction=0))
+    return result
+
+
+# --------------------------------------------------------------------------
+# Spectral norms and complexity
+# --------------------------------------------------------------------------
+
+
+def spectral_norm(module: nn.Module, input_size: int | Size2 | None = None) -> float:
+    """Operator 2-norm of a ``Linear`` or (circular) ``Conv2d`` at ``input_size``."""
+    if isinstance(module, nn.Linear):
+        return float(linear_singular_values(module.weight)[0])
+    if isinstance(module, nn.Conv2d):
+        size = _conv_input_size("<module>", module, None if input_size is None else {"<module>": _pair(input_size)})
+        return conv_spectral_norm(module.weight, size, module.stride, module.padding)
+    raise TypeError(f"spectral_norm supports nn.Linear and nn.Conv2d, not {type(module).__name__}")
+
+
+def spectral_norms(model: nn.Module, input_sizes: Mapping[str, Size2]) -> dict[str, float]:
+    """Spectral norm of every ``Conv2d`` and ``Linear`` layer, keyed by module name."""
+    norms: dict[str, float] = {}
+    for name, module in _layers(model):
+        size = _conv_input_size(name, module, input_sizes) if isinstance(module, nn.Conv2d) else None
+        norms[name] = spectral_norm(module, size)
+    return norms
+
+
+class SpectralComplexity(NamedTuple):
+    """Definition 7: ``value = prod_i ||W_i||_2``; ``log_value`` (natural log) never overflows."""
+
+    value: float
+    log_value: float
+    norms: dict[str, float]
+
+
+def spectral_complexity(model: nn.Module, input_sizes: Mapping[str, Size2]) -> SpectralComplexity:
+    """Spectral complexity (Definition 7, Appendix B.4.2) over all conv and linear layers.
+
+    The product is accumulated as a sum of logs; ``value`` is ``exp`` of it
+    (``inf`` on overflow, 0 if a layer is zero).
+    """
+    norms = spectral_norms(model, input_sizes)
+    log_value = sum(math.log(v) if v > 0 else -math.inf for v in norms.values())
+    value = math.exp(log_value) if log_value < 709.0 else math.inf
+    return SpectralComplexity(value=value, log_value=log_value, norms=norms)
+
+
+# --------------------------------------------------------------------------
+# Clipping
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """Outcome of clipping one layer to spectral norm ``c``.
+
+    ``before``/``after``: measured operator norms of the weight as stored
+    (after the cast back to the parameter dtype).  ``iterations``: number of
+    clip+crop rounds applied (0 when the layer was already ``<= c`` and left
+    untouched).  ``rescaled``: a final uniform rescale was applied.
+    ``history``: measured norm before the first round and after each round
+    (and after the rescale).  ``overshoot = after / c - 1`` (negative when the
+    layer ends below ``c``).
+    """
+
+    c: float
+    before: float
+    after: float
+    iterations: int
+    clipped: bool
+    rescaled: bool = False
+    history: list[float] = field(default_factory=list)
+
+    @property
+    def overshoot(self) -> float:
+        return self.after / self.c - 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "overshoot": self.overshoot}
+
+
+def _clip_svd(matrices: Tensor, u: Tensor, s: Tensor, vh: Tensor, c: float) -> Tensor:
+    """``U diag(min(s, c)) V^H`` given the SVD of ``matrices`` (batched).
+
+    This is the Frobenius-norm projection onto the spectral-norm ball.  Only the
+    excess ``max(s - c, 0)`` is subtracted, so components already below ``c``
+    are kept exactly up to rounding.
+    """
+    excess = (s - c).clamp(min=0).to(matrices.dtype)
+    return matrices - (u * excess[..., None, :]) @ vh
+
+
+def _check_target(c: float) -> None:
+    if not c > 0:
+        raise ValueError(f"target spectral norm must be positive, got {c}")
+
+
+def clip_conv_weight(
+    weight: Tensor,
+    input_size: int | Size2,
+    c: float,
+    stride: int | Size2 = 1,
+    max_iter: int = 1,
+    tol: float = 1e-3,
+    rescale: bool = False,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[Tensor, ClipResult]:
+    """Clip a conv kernel to operator norm ``c`` (Sedghi et al. 2018, Sec. 4); pure function.
+
+    One round: rfft2 of the (polyphase) kernel on the ``n / s`` grid; at every
+    frequency replace the matrix by ``U diag(min(s, c)) V^H``; inverse FFT;
+    project back onto the kernel support (crop to ``k x k``; for kernels
+    larger than the grid, the minimum-norm preimage of the wrap-around).
+    ``max_iter=1`` is Sedghi et al.'s method.
+
+    Strided convs are clipped in the polyphase representation, where the
+    operator *is* a stride-1 conv with ``c_in s1 s2`` channels on the ``n / s``
+    grid, so the per-frequency clip acts on the true operator; the crop also
+    removes the polyphase taps that fall outside the original ``k x k`` kernel.
+
+    Both steps are orthogonal projections in the operator's Frobenius norm
+    (per-frequency clipping onto the convex norm ball, crop onto the linear
+    subspace of realisable kernels), but their composition need not land in
+    the ball: the crop can push the norm back above ``c``.  With
+    ``max_iter > 1`` rounds repeat (alternating projections, which converge to
+    a point of the intersection, slowly) until the measured norm is
+    ``<= c (1 + tol)``.  ``rescale=True`` finally multiplies a kernel still
+    above ``c`` by ``c / norm``, which makes the norm ``c`` up to rounding.
+
+    A kernel whose norm is already ``<= c`` is returned unchanged (the same
+    tensor).  The result has ``weight``'s dtype and device; every reported
+    norm is measured on it, after the cast to that dtype.
+    """
+    _check_target(c)
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
+    size, step = _pair(input_size), _pair(stride)
+    kernel_size = _pair(tuple(weight.shape[-2:]))
+    grid = _check_conv_geometry(kernel_size, size, step, None)
+
+    def measure(w: Tensor) -> float:
+        return float(torch.linalg.svdvals(_representative_matrices(w, size, step, dtype)[0]).max())
+
+    before = measure(weight)
+    if before <= c:
+        return weight, ClipResult(c, before, before, 0, False, False, [before])
+    support = _polyphase(torch.ones_like(weight, dtype=dtype), step)
+    current, history, rounds = weight.detach(), [before], 0
+    while rounds < max_iter and (rounds == 0 or history[-1] > c * (1 + tol)):
+        matrices = _frequency_matrices(current, size, step, dtype)
+        clipped = _clip_svd(matrices, *torch.linalg.svd(matrices, full_matrices=False), c)
+        torus = torch.fft.irfft2(clipped.permute(2, 3, 0, 1), s=grid, dim=(-2, -1))
+        # round-trip through the parameter dtype so the measured norm is that of the stored weight
+        current = _unpolyphase(_unfold(torus, support), step, kernel_size).to(weight.dtype)
+        history.append(measure(current))
+        rounds += 1
+    rescaled = rescale and history[-1] > c
+    if rescaled:
+        # a uniform scale keeps the support and scales every singular value alike
+        current = (current.to(dtype) * (c / history[-1])).to(weight.dtype)
+        history.append(measure(current))
+    return current, ClipResult(c, before, history[-1], rounds, True, rescaled, history)
+
+
+def clip_conv_(
+    module: nn.Conv2d,
+    input_size: int | Size2,
+    c: float,
+    max_iter: int = 1,
+    tol: float = 1e-3,
+    rescale: bool = False,
+) -> ClipResult:
+    """In-place :func:`clip_conv_weight` on ``module.weight``; untouched if already ``<= c``.
+
+    Checks that the module is a groups=1, dilation=1 'same' convolution at
+    ``input_size`` (``n / s`` outputs per axis).
+    """
+    size = _conv_input_size("<module>", module, {"<module>": _pair(input_size)})
+    _check_conv_geometry(_pair(module.kernel_size), size, _pair(module.stride), module.padding)
+    new_weight, result = clip_conv_weight(module.weight, size, c, module.stride, max_iter, tol, rescale)
+    if result.clipped:
+        with torch.no_grad():
+            module.weight.copy_(new_weight)
+    return result
+
+
+def clip_linear_weight(weight: Tensor, c: float, dtype: torch.dtype = torch.float64) -> tuple[Tensor, ClipResult]:
+    """Exact SVD clip of a matrix's singular values at ``c``; pure, unchanged if already ``<= c``."""
+    _check_target(c)
+    before = float(linear_singular_values(weight, dtype)[0])
+    if before <= c:
+        return weight, ClipResult(c, before, before, 0, False, False, [before])
+    matrix = weight.detach().to(dtype)
+    u, s, vh = torch.linalg.svd(matrix, full_matrices=False)
+    new_weight = _clip_svd(matrix, u, s, vh, c).to(weight.dtype)
+    after = float(linear_singular_values(new_weight, dtype)[0])
+    return new_weight, ClipResult(c, before, after, 1, True, False, [before, after])
+
+
+def clip_linear_(module: nn.Linear, c: float) -> ClipResult:
+    """In-place :func:`clip_linear_weight` on ``module.weight``."""
+    new_weight, result = clip_linear_weight(module.weight, c)
+    if result.clipped:
+        with torch.no_grad():
+            module.weight.copy_(new_weight)
+    return result
+
+
+def clip_model_(
+    model: nn.Module,
+    c: float,
+    input_sizes: Mapping[str, Size2],
+    max_iter: int = 1,
+    tol: float = 1e-3,
+    rescale: bool = False,
+) -> dict[str, Any]:
+    """Clip every ``Conv2d`` and ``Linear`` to spectral norm ``c`` in place (Appendix B.4.2, D.3).
+
+    Convs use :func:`clip_conv_` (circular operator at the recorded input
+    size), linear layers the exact SVD clip.  Returns ``{"c", "layers": {name:
+    ClipResult.as_dict()}, "worst_overshoot", "worst_layer", "n_clipped",
+    "max_iterations", "log_sc_before", "log_sc_after"}`` where
+    ``worst_overshoot = max over layers of (after / c - 1)`` (``<= 0`` means
+    every layer ends at or below ``c``) and ``log_sc_*`` are natural logs of
+    the spectral complexity (Definition 7) before and after clipping.
+    """
+    _check_target(c)
+    layers: dict[str, dict[str, Any]] = {}
+    for name, module in _layers(model):
+        if isinstance(module, nn.Conv2d):
+            size = _conv_input_size(name, module, input_sizes)
+            result = clip_conv_(module, size, c, max_iter, tol, rescale)
+        else:
+            result = clip_linear_(module, c)
+        layers[name] = result.as_dict()
+    worst_layer = max(layers, key=lambda n: layers[n]["overshoot"]) if layers else ""
+
+    def log_sc(key: str) -> float:
+        return sum(math.log(v[key]) if v[key] > 0 else -math.inf for v in layers.values())
+
+    return {
+        "c": float(c),
+        "layers": layers,
+        "worst_overshoot": float(layers[worst_layer]["overshoot"]) if layers else 0.0,
+        "worst_layer": worst_layer,
+        "n_clipped": sum(int(v["clipped"]) for v in layers.values()),
+        "max_iterations": max((v["iterations"] for v in layers.values()), default=0),
+        "log_sc_before": log_sc("before"),
+        "log_sc_after": log_sc("after"),
+    }
+
+
+def spectral_clip_hook(
+    c: float,
+    input_sizes: Mapping[str, Size2],
+    max_iter: int = 1,
+    tol: float = 1e-3,
+    rescale: bool = False,
+    per_layer: bool = False,
+) -> Callable[[nn.Module, int], dict[str, float]]:
+    """End-of-epoch hook ``hook(model, epoch) -> dict[str, float]`` running :func:`clip_model_`.
+
+    Appendix D.3 (following Sedghi et al.): the spectral norm is clipped at the
+    end of every epoch, not every iteration.  The returned dict is flat and
+    JSON-able (floats only): ``spectral_c``, ``spectral_worst_overshoot``,
+    ``spectral_n_clipped``, ``spectral_max_iterations``,
+    ``spectral_max_norm_before``/``_after``, ``spectral_log_sc_before``/``_after``;
+    with ``per_layer=True`` also ``spectral_norm_before/<layer>`` and
+    ``spectral_norm_after/<layer>``.  Non-finite values are left out so the
+    dict is strict JSON (the log spectral complexity is ``-inf`` while a layer
+    is all zero, e.g. Fixup's zero-initialised layers before training).
+    ``input_sizes`` is copied, so the hook holds no reference to the caller's
+    dict.
+    """
+    _check_target(c)
+    sizes = {name: _pair(size) for name, size in input_sizes.items()}
+
+    def hook(model: nn.Module, epoch: int) -> dict[str, float]:
+        del epoch  # the same clip every epoch
+        report = clip_model_(model, c, sizes, max_iter, tol, rescale)
+        layers = report["layers"].values()
+        out = {
+            "spectral_c": float(c),
+            "spectral_worst_overshoot": report["worst_overshoot"],
+            "spectral_n_clipped": float(report["n_clipped"]),
+            "spectral_max_iterations": float(report["max_iterations"]),
+            "spectral_max_norm_before": max((v["before"] for v in layers), default=0.0),
+            "spectral_max_norm_after": max((v["after"] for v in layers), default=0.0),
+            "spectral_log_sc_before": report["log_sc_before"],
+            "spectral_log_sc_after": report["log_sc_after"],
+        }
+        if per_layer:
+            for name, v in report["layers"].items():
+                out[f"spectral_norm_before/{name}"] = v["before"]
+                out[f"spectral_norm_after/{name}"] = v["after"]
+        return {key: value for key, value in out.items() if math.isfinite(value)}
+
+    return hook

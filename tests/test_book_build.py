@@ -1,0 +1,224 @@
+"""The book build: papermill execution with stamps, then an incremental Jupyter Book build.
+
+The build tests (marked ``book``) make a small book in a temporary directory from the
+repository's ``_config.yml`` and two throwaway chapters, and check that an unchanged
+rebuild executes nothing and that changing one chapter's parameter re-executes only that
+chapter. They take ~30 s (kernel starts, three Sphinx builds) and need the vendored
+JavaScript (fetched with npm on first use).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from arlib.book import BookError, build_book, load_params, toc_chapters
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _notebook(path: Path, parameters: str, body: str) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    params = nbformat.v4.new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params,
+                nbformat.v4.new_code_cell(body)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+
+
+TOC = """\
+format: jb-book
+root: book/intro
+chapters:
+  - file: book/executed/alpha
+  - file: book/executed/beta
+"""
+
+PARAMS = """\
+default:
+  alpha: {}
+  beta: {scale: 1}
+smoke: {}
+"""
+
+
+@pytest.fixture
+def small_book(tmp_path: Path) -> Path:
+    root = tmp_path / "book_root"
+    (root / "book").mkdir(parents=True)
+    shutil.copy(REPO / "_config.yml", root / "_config.yml")
+    # A frozen copy of arlib (kernels import it from the book's root): the stamps hash its
+    # sources, and the repository's copy may be edited while the test runs.
+    shutil.copytree(REPO / "arlib", root / "arlib", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "book" / "references.bib", root / "book" / "references.bib")
+    for extra in ("_vendor", "_extra"):
+        if (REPO / "book" / extra).is_dir():
+            (root / "book" / extra).symlink_to(REPO / "book" / extra)
+    (root / "_toc.yml").write_text(TOC)
+    (root / "book" / "params.yml").write_text(PARAMS)
+    (root / "book" / "intro.md").write_text("# A small book\n\nMath: $x^2$.\n")
+    _notebook(root / "notebooks" / "alpha.ipynb", 'profile = "smoke"', "print('alpha', profile)")
+    _notebook(root / "notebooks" / "beta.ipynb", 'profile = "smoke"\nscale = 1',
+              "print('beta', profile, scale * 2)")
+    return root
+
+
+def _outputs(nb_path: Path) -> str:
+    nb = json.loads(nb_path.read_text())
+    return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+
+
+@pytest.mark.book
+def test_incremental_build(small_book: Path, capsys):
+    from arlib.vendor import ensure_vendored
+
+    ensure_vendored(REPO)  # the small book links to the repository's vendored files
+    root = small_book
+    executed = root / "book" / "executed"
+
+    t0 = time.perf_counter()
+    first = build_book("smoke", root=root)
+    t_first = time.perf_counter() - t0
+    assert first == {"alpha": "executed", "beta": "executed"}
+    assert "alpha smoke" in _outputs(executed / "alpha.ipynb")
+    assert (root / "_build" / "html" / "book" / "executed" / "beta.html").is_file()
+    assert (root / "_build" / "html" / "mathjax" / "tex-mml-chtml.js").is_file()
+    mtimes = {n: (executed / f"{n}.ipynb").stat().st_mtime_ns for n in ("alpha", "beta")}
+
+    t0 = time.perf_counter()
+    second = build_book("smoke", root=root)
+    t_second = time.perf_counter() - t0
+    assert second == {"alpha": "up to date", "beta": "up to date"}
+    assert {n: (executed / f"{n}.ipynb").stat().st_mtime_ns for n in mtimes} == mtimes
+
+    (root / "book" / "params.yml").write_text(PARAMS.replace("{scale: 1}", "{scale: 21}"))
+    t0 = time.perf_counter()
+    third = build_book("smoke", root=root)
+    t_third = time.perf_counter() - t0
+    assert third == {"alpha": "up to date", "beta": "executed"}
+    assert (executed / "alpha.ipynb").stat().st_mtime_ns == mtimes["alpha"]
+    assert "beta smoke 42" in _outputs(executed / "beta.ipynb")
+    assert "beta smoke 42" in (root / "_build" / "html" / "book" / "executed" / "beta.html").read_text()
+
+    with capsys.disabled():
+        print(f"\n  build times: first {t_first:.1f} s, unchanged {t_second:.1f} s, "
+              f"one parameter changed {t_third:.1f} s")
+
+
+@pytest.mark.book
+def test_template_and_profile_changes_reexecute(small_book: Path):
+    root = small_book
+    build_book("smoke", root=root, html=False)
+    _notebook(root / "notebooks" / "alpha.ipynb", 'profile = "smoke"', "print('alpha v2')")
+    assert build_book("smoke", root=root, html=False) == {"alpha": "executed", "beta": "up to date"}
+    assert build_book("cpu", root=root, html=False) == {"alpha": "executed", "beta": "executed"}
+    assert build_book("cpu", root=root, chapters=["beta"], html=False, force=True) == {"beta": "executed"}
+
+
+@pytest.mark.book
+def test_recorded_inputs_are_part_of_the_stamp(small_book: Path):
+    root = small_book
+    store = root / "results" / "run1"
+    store.mkdir(parents=True)
+    (store / "metrics.json").write_text('{"acc": 0.5}')
+    _notebook(root / "notebooks" / "alpha.ipynb", 'profile = "smoke"',
+              "from arlib.book import record_inputs\n"
+              "import json\n"
+              "record_inputs('results/run1')\n"
+              "print(json.load(open('results/run1/metrics.json'))['acc'])")
+    build_book("smoke", root=root, html=False)
+    meta = json.loads((root / "book" / "executed" / "alpha.ipynb").read_text())["metadata"]["arbook"]
+    assert meta["inputs"] == ["results/run1"]
+    assert build_book("smoke", root=root, html=False)["alpha"] == "up to date"
+    (store / "metrics.json").write_text('{"acc": 0.75}')
+    assert build_book("smoke", root=root, html=False)["alpha"] == "executed"
+    assert "0.75" in _outputs(root / "book" / "executed" / "alpha.ipynb")
+
+
+@pytest.mark.book
+def test_failing_chapter_gives_one_line_error(small_book: Path):
+    root = small_book
+    _notebook(root / "notebooks" / "beta.ipynb", 'profile = "smoke"\nscale = 1',
+              "raise ValueError('scale must be positive')")
+    with pytest.raises(BookError) as err:
+        build_book("smoke", root=root, html=False)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "chapter beta" in msg and "ValueError: scale must be positive" in msg
+    assert (root / "book" / "executed" / ".failed" / "beta.ipynb").is_file()
+    assert not (root / "book" / "executed" / "beta.ipynb").exists()
+
+
+# -- fast checks of the pieces (no kernel, no Sphinx) --------------------------------------
+
+def test_repository_toc_lists_the_chapters():
+    assert toc_chapters(REPO) == [
+        "B1_adversarial_training", "B2_singular_values", "B3_margins", "B4_capacity",
+        "B5_smoothing", "B6_fgsm", "C_bound_illustration", "D_implementation"]
+
+
+def test_repository_params_file_is_valid():
+    chapters = toc_chapters(REPO)
+    for profile in ("smoke", "cpu", "paper"):
+        params = load_params(REPO / "book" / "params.yml", profile, chapters)
+        assert set(params) == set(chapters)
+        assert all(p["profile"] == profile for p in params.values())
+
+
+def test_params_reject_unknown_chapter(tmp_path: Path):
+    bad = tmp_path / "params.yml"
+    bad.write_text("smoke:\n  B9_typo: {epochs: 1}\n")
+    with pytest.raises(BookError, match="B9_typo"):
+        load_params(bad, "smoke", ["B1_adversarial_training"])
+
+
+def test_eps_explorer_links_slider_to_figures():
+    import matplotlib
+
+    matplotlib.use("agg")
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from arlib.widgets import eps_explorer
+
+    def fig(eps):
+        f, ax = plt.subplots()
+        ax.plot([0, 1], [0, eps])
+        return f
+
+    box = eps_explorer(fig, [4, 8, 16])
+    slider, stack = box.children
+    assert isinstance(slider, widgets.SelectionSlider) and isinstance(stack, widgets.Stack)
+    assert [label for label, _ in slider.options] == ["4", "8", "16"]
+    assert len(stack.children) == 3 and stack.selected_index == 0
+    pngs = [out.outputs[0]["data"]["image/png"] for out in stack.children]
+    assert len(set(pngs)) == 3
+    assert plt.get_fignums() == []  # figures closed: not drawn a second time inline
+    from ipywidgets.widgets.widget import _instances
+    from ipywidgets.widgets.widget_link import Link
+
+    links = [w for w in _instances.values() if isinstance(w, Link)
+             and w.source == (slider, "index") and w.target == (stack, "selected_index")]
+    assert links
+
+
+def test_eps_explorer_mapping_needs_every_value():
+    import matplotlib
+
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+
+    from arlib.widgets import eps_explorer
+
+    with pytest.raises(ValueError, match="no figure for ε = 16"):
+        eps_explorer({4: plt.figure()}, [4, 16])
+    plt.close("all")

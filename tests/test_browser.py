@@ -1,0 +1,204 @@
+"""The built HTML works offline: every page opened from disk in headless Chromium.
+
+Needs a built book (``python -m arlib.book``) and Debian's Chromium (``apt-get install
+chromium``; never a Playwright browser download). ``ARBOOK_HTML`` points the tests at
+another build (default ``_build/html``), ``ARBOOK_CHROMIUM`` at another browser binary.
+
+Every request that is not ``file://`` is blocked and counted: the book must not reach for
+a CDN, a web font or anything else on the network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+HTML = Path(os.environ.get("ARBOOK_HTML", REPO / "_build" / "html"))
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# Copied-in assets, not pages of the book.
+NOT_PAGES = {"_static", "_sources", "_images", "mathjax", "html-manager", "requirejs"}
+
+
+def _chromium() -> str | None:
+    for candidate in (os.environ.get("ARBOOK_CHROMIUM"), "/usr/bin/chromium",
+                      shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def _pages() -> list[Path]:
+    if not (HTML / "index.html").is_file():
+        return []
+    return sorted(p for p in HTML.rglob("*.html")
+                  if not NOT_PAGES.intersection(p.relative_to(HTML).parts))
+
+
+PAGES = _pages()
+needs_build = pytest.mark.skipif(
+    not PAGES, reason=f"no built book at {HTML} (run `python -m arlib.book` first)")
+
+
+def _page_ids(pages):
+    return [p.relative_to(HTML).as_posix() for p in pages]
+
+
+# -- static checks: no page references the network ------------------------------------------
+
+_REMOTE_ASSET = re.compile(
+    r"""<(?:script|img|iframe|source|audio|video)\b[^>]*\bsrc\s*=\s*["'](?:https?:)?//"""
+    r"""|<link\b(?=[^>]*\brel\s*=\s*["'](?:stylesheet|preload|modulepreload|icon|shortcut icon)["'])"""
+    r"""[^>]*\bhref\s*=\s*["'](?:https?:)?//"""
+    r"""|@import\s+(?:url\()?\s*["']?(?:https?:)?//""",
+    re.IGNORECASE,
+)
+
+
+@needs_build
+@pytest.mark.parametrize("page", PAGES, ids=_page_ids(PAGES))
+def test_page_references_no_remote_assets(page: Path):
+    html = page.read_text(encoding="utf-8")
+    hits = [m.group(0)[:120] for m in _REMOTE_ASSET.finditer(html)]
+    assert not hits, f"{page.relative_to(HTML)} loads remote assets: {hits}"
+
+
+@needs_build
+def test_stylesheets_reference_no_remote_fonts():
+    remote = re.compile(r"""url\(\s*["']?(?:https?:)?//|@import\s+(?:url\()?\s*["']?(?:https?:)?//""")
+    offenders = [css.relative_to(HTML).as_posix() for css in HTML.rglob("*.css")
+                 if remote.search(css.read_text(encoding="utf-8", errors="replace"))]
+    assert not offenders, f"stylesheets pointing at the network: {offenders}"
+
+
+# -- in the browser ------------------------------------------------------------------------
+
+_REDIRECT = re.compile(r"""<meta[^>]+http-equiv=["']?refresh""", re.IGNORECASE)
+
+@pytest.fixture(scope="module")
+def browser():
+    if not PAGES:
+        pytest.skip(f"no built book at {HTML} (run `python -m arlib.book` first)")
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("Chromium not found (apt-get install -y chromium, or set ARBOOK_CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class PageLog:
+    """What one page did: blocked network requests, failed loads, console errors."""
+
+    def __init__(self):
+        self.blocked: list[str] = []
+        self.failed: list[str] = []
+        self.errors: list[str] = []
+
+
+@pytest.fixture
+def open_page(browser):
+    contexts = []
+
+    def _open(path: Path):
+        ctx = browser.new_context()
+        contexts.append(ctx)
+        log = PageLog()
+
+        def route(r):
+            if r.request.url.startswith(("file://", "data:", "blob:")):
+                r.continue_()
+            else:
+                log.blocked.append(r.request.url)
+                r.abort()
+
+        ctx.route("**/*", route)
+        page = ctx.new_page()
+        page.on("requestfailed", lambda r: log.failed.append(f"{r.url} ({r.failure})"))
+        page.on("console", lambda m: m.type == "error" and log.errors.append(m.text))
+        page.on("pageerror", lambda e: log.errors.append(f"uncaught: {e}"))
+        page.goto(path.as_uri(), wait_until="load")
+        if _REDIRECT.search(path.read_text(encoding="utf-8")):  # index.html -> the root page
+            page.wait_for_url(lambda url: url != path.as_uri(), timeout=10_000)
+            page.wait_for_load_state("load")
+        # MathJax typesets after load; its startup promise settles once the page is done.
+        page.evaluate("""() => (window.MathJax && MathJax.startup && MathJax.startup.promise)
+                              ? MathJax.startup.promise.then(() => true) : true""")
+        page.wait_for_timeout(300)
+        return page, log
+
+    yield _open
+    for ctx in contexts:
+        ctx.close()
+
+
+@needs_build
+@pytest.mark.parametrize("page_path", PAGES, ids=_page_ids(PAGES))
+def test_page_loads_offline_without_errors(open_page, page_path: Path):
+    page, log = open_page(page_path)
+    name = page_path.relative_to(HTML).as_posix()
+    assert not log.blocked, f"{name} tried the network: {log.blocked}"
+    assert not log.failed, f"{name} has failed requests: {log.failed}"
+    assert not log.errors, f"{name} logged console errors: {log.errors}"
+    # Math, where there is any, was typeset: no raw TeX delimiters, no TeX errors.
+    assert page.locator("mjx-merror").count() == 0, f"{name} has MathJax errors"
+    untypeset = page.evaluate("""() => Array.from(document.querySelectorAll('div.math, span.math'))
+                                     .filter(e => !e.querySelector('mjx-container')).length""")
+    assert untypeset == 0, f"{name}: {untypeset} math elements were not typeset"
+
+
+@needs_build
+def test_theory_page_math_is_rendered(open_page):
+    theory = HTML / "book" / "C_theory.html"
+    if not theory.is_file():
+        pytest.skip("this build has no book/C_theory page")
+    page, _ = open_page(theory)
+    assert page.locator("mjx-container").count() > 20
+    assert page.locator("mjx-container[display='true']").count() > 5
+    text = page.locator("main").inner_text()
+    assert "$$" not in text and "\\begin{" not in text and "\\frac" not in text
+    # sphinx-proof blocks were rendered and numbered
+    assert page.locator(".proof.theorem, div.theorem").count() >= 1
+
+
+def _slider_pages() -> list[Path]:
+    return [p for p in PAGES if "SelectionSliderModel" in p.read_text(encoding="utf-8")]
+
+
+@needs_build
+def test_eps_slider_switches_figure(open_page):
+    pages = _slider_pages()
+    if not pages:
+        pytest.skip("no page with an ε slider (arlib.widgets.eps_explorer) in this build")
+    for path in pages:
+        page, log = open_page(path)
+        handle = page.locator(".widget-slider .noUi-handle").first
+        handle.wait_for(state="visible", timeout=20_000)
+
+        def shown():
+            return page.evaluate("""() => Array.from(document.querySelectorAll('.widget-output img'))
+                                         .filter(i => i.offsetParent !== null).map(i => i.src)""")
+
+        before = shown()
+        readout_before = page.locator(".widget-slider .widget-readout").first.inner_text()
+        assert len(before) >= 1, f"{path.name}: the slider shows no figure"
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            "src => Array.from(document.querySelectorAll('.widget-output img'))"
+            ".some(i => i.offsetParent !== null && i.src !== src)", arg=before[0], timeout=5_000)
+        after = shown()
+        assert after and after[0] != before[0], f"{path.name}: the figure did not change"
+        assert page.locator(".widget-slider .widget-readout").first.inner_text() != readout_before
+        assert not log.errors, f"{path.name}: console errors while sliding: {log.errors}"
