@@ -68,7 +68,8 @@ def cmd_train(args) -> int:
 
     cfg = _config_from_args(args)
     _check_root(args.data_root)
-    run = ensure(cfg, Store(args.results), args.data_root, analyse=args.analyze, progress=not args.quiet)
+    store = Store.for_profile("custom" if args.config else args.profile, args.results)
+    run = ensure(cfg, store, args.data_root, analyse=args.analyze, progress=not args.quiet)
     print(json.dumps({"run": run.hash, "path": str(run.path), **run.metrics()["final"]}, indent=1))
     return 0
 
@@ -80,7 +81,7 @@ def cmd_grid(args) -> int:
     _check_root(args.data_root)
     datasets = args.datasets.split(",") if args.datasets else None
     experiments = args.experiments.split(",") if args.experiments else None
-    store = Store(args.results)
+    store = Store.for_profile(args.profile, args.results)
     cells = expand(args.profile, datasets, experiments)
     if args.dry_run:
         for c in cells:
@@ -92,16 +93,25 @@ def cmd_grid(args) -> int:
     return 0
 
 
+def _all_runs(results) -> list:
+    """Runs of every profile's store under the results root."""
+    from .store import Store, default_root
+
+    root = Path(results) if results else default_root()
+    if not root.is_dir():
+        return []
+    return [r for d in sorted(root.iterdir()) if (d / "runs").is_dir() for r in Store(d).runs()]
+
+
 def cmd_eval(args) -> int:
     from . import data
     from .config import EvalConfig
-    from .store import Run, Store
+    from .store import Run
     from .train import final_metrics, load_model
 
-    store = Store(args.results)
-    matches = [r for r in store.runs() if r.hash.startswith(args.run)]
+    matches = [r for r in _all_runs(args.results) if r.hash.startswith(args.run)]
     if len(matches) != 1:
-        raise ConfigError(f"run '{args.run}' matches {len(matches)} runs in {store.root}")
+        raise ConfigError(f"run '{args.run}' matches {len(matches)} runs")
     run: Run = matches[0]
     if not run.file("model.pt").exists():
         raise ConfigError(f"run {run.hash} has no trained model (status: {run.status()})")
@@ -120,9 +130,8 @@ def cmd_analyze(args) -> int:
     from .grid import analyse_run
     from .store import Store
 
-    store = Store(args.results)
     done = 0
-    for run in store.runs():
+    for run in _all_runs(args.results):
         if run.finished and not run.analysed and (not args.run or run.hash.startswith(args.run)):
             analyse_run(run, args.data_root)
             done += 1
@@ -133,17 +142,16 @@ def cmd_analyze(args) -> int:
 def cmd_runs(args) -> int:
     from .store import Store
 
-    store = Store(args.results)
-    rows = store.runs()
-    print(f"{'hash':16s} {'status':9s} {'dataset':8s} {'model':9s} {'adv':5s} {'eps':>4s} {'sp':>4s} {'seed':>4s} {'train':>6s} {'test':>6s} {'pgd':>6s} {'min':>6s}")
+    rows = _all_runs(args.results)
+    print(f"{'profile':8s} {'hash':16s} {'status':9s} {'dataset':8s} {'model':9s} {'adv':5s} {'eps':>4s} {'sp':>4s} {'seed':>4s} {'train':>6s} {'test':>6s} {'pgd':>6s} {'min':>6s}")
     for run in rows:
         c = run.config
         m = run.metrics()["final"] if run.finished else {}
         secs = run.read_json("provenance.json").get("train_seconds", 0) if run.finished else 0
         fmt = lambda k: f"{m[k]:6.2f}" if k in m else f"{'-':>6s}"  # noqa: E731
         sp = "-" if c.train.spectral_norm is None else f"{c.train.spectral_norm:g}"
-        print(f"{run.hash:16s} {run.status():9s} {c.data.dataset:8s} {c.model.name:9s} {c.adv.method:5s} {c.adv.eps:4g} {sp:>4s} {c.train.seed:4d} {fmt('train_acc')} {fmt('test_acc')} {fmt('pgd_acc_correct')} {secs / 60:6.1f}")
-    print(f"{len(rows)} runs in {store.root}")
+        print(f"{run.path.parent.parent.name:8s} {run.hash:16s} {run.status():9s} {c.data.dataset:8s} {c.model.name:9s} {c.adv.method:5s} {c.adv.eps:4g} {sp:>4s} {c.train.seed:4d} {fmt('train_acc')} {fmt('test_acc')} {fmt('pgd_acc_correct')} {secs / 60:6.1f}")
+    print(f"{len(rows)} runs")
     return 0
 
 
@@ -169,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sp):
-        sp.add_argument("--results", default=None, help="results store root (default: $ARLIB_RESULTS or ./results)")
+        sp.add_argument("--results", default=None, help="results root; runs go to <root>/<profile>/runs (default: $ARLIB_RESULTS or ./results)")
         sp.add_argument("--data-root", default=None, help="where datasets are (default: $ARLIB_DATA, then the user cache)")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
 

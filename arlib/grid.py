@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from . import profiles
 from .config import RunConfig
-from .store import Run, Store
+from .store import Run, Store, Timeout
 
 
 @dataclass(frozen=True)
@@ -41,24 +41,27 @@ def expand(profile: str, datasets: list[str] | None = None, experiments: list[st
     return cells
 
 
-def ensure(cfg: RunConfig, store: Store | None = None, data_root=None, analyse: bool = True, progress: bool = True) -> Run:
-    """The finished (and, if asked, analysed) run of ``cfg``, training it if needed."""
+def ensure(cfg: RunConfig, store: Store, data_root=None, analyse: bool = True, progress: bool = True, lock_timeout: float = -1) -> Run:
+    """The finished (and, if asked, analysed) run of ``cfg``, training it if needed.
+
+    Raises :class:`arlib.store.Timeout` if another process holds the run for
+    longer than ``lock_timeout`` seconds (-1: wait as long as it takes).
+    """
     from .train import train_run
 
-    store = store or Store()
-    run = train_run(cfg, store, data_root=data_root, progress=progress)
+    run = train_run(cfg, store, data_root=data_root, progress=progress, lock_timeout=lock_timeout)
     if analyse and not run.analysed:
-        analyse_run(run, data_root=data_root)
+        analyse_run(run, data_root=data_root, lock_timeout=lock_timeout)
     return run
 
 
-def analyse_run(run: Run, data_root=None) -> None:
+def analyse_run(run: Run, data_root=None, lock_timeout: float = -1) -> None:
     """Run :func:`arlib.analysis.analyze` on a finished run and store its results."""
     from . import analysis, data
     from .train import load_model
 
     cfg = run.config
-    with run.lock():
+    with run.lock(lock_timeout):
         if run.analysed:
             return
         ds = data.prepare(cfg.data, data_root)
@@ -69,9 +72,24 @@ def analyse_run(run: Run, data_root=None) -> None:
 
 
 def run_grid(profile: str, datasets=None, experiments=None, store: Store | None = None, data_root=None, analyse: bool = True, progress: bool = True, with_claim_seeds: bool = True) -> list[Run]:
-    store = store or Store()
+    """Train and analyse every missing cell; several processes may share one grid.
+
+    A cell another process is working on is skipped at first (lock timeout 0)
+    and waited for at the end, so two workers never queue behind each other.
+    """
+    store = store or Store.for_profile(profile)
     cells = expand(profile, datasets, experiments, with_claim_seeds)
-    runs = []
-    for cell in tqdm(cells, desc=f"grid {profile}", unit="run", disable=not progress):
-        runs.append(ensure(cell.config, store, data_root, analyse, progress))
-    return runs
+    done: dict[str, Run] = {}
+    deferred: list[Cell] = []
+    bar = tqdm(total=len(cells), desc=f"grid {profile}", unit="run", disable=not progress)
+    for cell in cells:
+        try:
+            done[cell.config.hash] = ensure(cell.config, store, data_root, analyse, progress, lock_timeout=0)
+            bar.update(1)
+        except Timeout:
+            deferred.append(cell)
+    for cell in deferred:
+        done[cell.config.hash] = ensure(cell.config, store, data_root, analyse, progress)
+        bar.update(1)
+    bar.close()
+    return [done[c.config.hash] for c in cells]

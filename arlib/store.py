@@ -133,6 +133,11 @@ class Store:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_root()
 
+    @classmethod
+    def for_profile(cls, profile: str, root: str | os.PathLike | None = None) -> "Store":
+        """The store of one profile: ``<root>/<profile>/`` (``results/cpu`` is committed, ``results/smoke`` is not)."""
+        return cls(Path(root if root is not None else default_root()) / profile)
+
     def run(self, cfg: RunConfig) -> Run:
         """The run directory of ``cfg``, created with its ``config.json`` if new."""
         run = Run(self.root / "runs" / cfg.hash)

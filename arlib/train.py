@@ -265,11 +265,14 @@ def train_run(
     progress: bool = True,
     stop_after_epoch: int | None = None,
     extra_hooks: list[EpochHook] = (),
+    lock_timeout: float = -1,
 ) -> Run:
     """Train (or resume, or skip if finished) the run of ``cfg``; return its handle.
 
     ``stop_after_epoch`` ends the process's work after that epoch, leaving a
     resumable checkpoint (used by tests and by time-boxed grid runs).
+    ``lock_timeout`` (seconds, -1 = wait forever) bounds the wait for a run
+    another process is training.
     """
     store = store or Store()
     device = device or default_device()
@@ -278,7 +281,7 @@ def train_run(
         return existing
     ds = data.prepare(cfg.data, data_root)  # fails before anything is written when data is missing
     run = store.run(cfg)
-    with run.lock():
+    with run.lock(lock_timeout):  # raises store.Timeout if another process holds it past lock_timeout
         if run.finished:
             return run
         precision = resolve_precision(cfg.train.precision, device)

@@ -75,14 +75,14 @@ def test_killed_process_resumes_to_same_result(tmp_path):
     env = dict(os.environ, ARLIB_RESULTS=str(tmp_path / "killed"))
     cmd = [sys.executable, "-m", "arlib.cli", "train", "--config", str(cfg_file), "--quiet"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt = tmp_path / "killed" / "runs" / cfg.hash / "checkpoint.pt"
+    ckpt = tmp_path / "killed" / "custom" / "runs" / cfg.hash / "checkpoint.pt"
     deadline = time.time() + 120
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
-    killed = Store(tmp_path / "killed").find(cfg).metrics()["final"]
+    killed = Store(tmp_path / "killed" / "custom").find(cfg).metrics()["final"]
     clean = train_run(cfg, Store(tmp_path / "clean"), progress=False).metrics()["final"]
     assert killed == clean
 

@@ -1,0 +1,478 @@
+"""The claims ledger: what Appendix B says, tested on our runs.
+
+Each claim of Appendix B.1-B.6 (and the PGD-accuracy trend of App. D.2 / Fig. 12) is a
+predicate on the results tables of :func:`arlib.report.collect` (one DataFrame per
+experiment: ``"pgd"``, ``"fgsm"``, ``"deep"``, ``"spectral"``). Evaluating it gives a
+:class:`Verdict`: ``"holds"``, ``"does not hold"`` or ``"inconclusive"``, our evidence (the
+numbers, mean ± seed std) and the paper's evidence (from :mod:`arlib.paper`).
+:func:`ledger` evaluates every claim for a profile.
+
+The decision rule
+-----------------
+Most claims are trends in ε: a metric should fall (or rise) as the defensive strength
+grows. A trend is judged on two cells, the profile's ``claim_eps`` (ε = 4 and 16, the ends
+of the paper's grid, which the ``cpu`` profile trains with three seeds):
+
+* ``diff = mean(ε_hi) - mean(ε_lo)``, means over seeds;
+* ``noise = sqrt(std(ε_lo)² + std(ε_hi)²)``, the sample standard deviations over seeds
+  (``ddof=1``) - the spread of the difference of two single runs, so a conservative yardstick
+  for the difference of means. A cell with a single seed borrows the seed std of the same
+  metric at the same ε from the ``pgd`` experiment's claim cells (same data and network
+  size, different training method or width; the evidence says "std borrowed");
+* **inconclusive** if a cell was not run, if no seed std is available at all (single seeds
+  everywhere: the noise is unknown), or if ``|diff| <= noise`` (the trend is within seed
+  noise); otherwise **holds** if ``diff`` has the claimed sign and **does not hold** if not.
+
+A claim made of several trends (e.g. margins concentrate on the training *and* the test
+set) holds if every part holds, does not hold if any part does not hold, and is
+inconclusive otherwise.
+
+The singular-value claim (B.2) is about *most layers*; its unit of replication is the layer,
+not the seed: per layer the std is averaged over seeds, the fraction of layers whose std
+falls from ε_lo to ε_hi is tested against 1/2 with a two-sided sign (binomial) test; it
+holds if that fraction is above 1/2 with p < 0.05 and the summed decrease (B.2's first
+group) exceeds the summed increase (second group); it does not hold if the fraction is
+below 1/2 with p < 0.05; otherwise it is inconclusive.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import paper as P
+from . import report
+
+__all__ = [
+    "VERDICTS",
+    "Trend",
+    "Verdict",
+    "Claim",
+    "CLAIMS",
+    "compare",
+    "combine",
+    "evaluate",
+    "ledger",
+    "frames_for",
+]
+
+VERDICTS = ("holds", "does not hold", "inconclusive")
+HOLDS, FAILS, UNSURE = VERDICTS
+
+NAMES = {
+    "delta_loss": "loss gap",
+    "delta_acc": "error gap",
+    "test_acc": "test accuracy",
+    "train_acc": "training accuracy",
+    "pgd_acc_correct": "PGD accuracy",
+    "train_margin_std": "std of training margins",
+    "train_margin_abs_mean": "mean |training margin|",
+    "test_margin_std": "std of test margins",
+    "test_margin_abs_mean": "mean |test margin|",
+}
+
+
+def _name(metric: str) -> str:
+    if metric.startswith("lv_mean_eps"):
+        return f"mean loss variation at ε'={metric.removeprefix('lv_mean_eps')}"
+    return NAMES.get(metric, metric)
+
+
+def _fmt(x: float, metric: str = "") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    d = report._digits(metric) if metric else 3
+    return f"{x:.{d}f}"
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A metric compared between two defensive strengths (see the module's decision rule)."""
+
+    metric: str
+    direction: int  # -1: claimed to fall with eps, +1: to rise
+    eps_lo: float
+    eps_hi: float
+    lo: tuple[float, float, int]  # mean, std, n
+    hi: tuple[float, float, int]
+    diff: float
+    noise: float
+    borrowed: bool
+    verdict: str
+    reason: str
+
+    def evidence(self) -> str:
+        def cell(c, e):
+            mean, std, n = c
+            if n == 0:
+                return f"not run at ε={e:g}"
+            s = _fmt(mean, self.metric)
+            if not math.isnan(std):
+                s += f" ± {_fmt(std, self.metric)}"
+            return s + f" (n={n}) at ε={e:g}"
+
+        text = f"{_name(self.metric)}: {cell(self.lo, self.eps_lo)} → {cell(self.hi, self.eps_hi)}"
+        if not math.isnan(self.diff):
+            text += f"; change {self.diff:+.{report._digits(self.metric)}f}"
+            text += f" vs noise {_fmt(self.noise, self.metric)}" + (" (std borrowed from PGD seeds)" if self.borrowed else "") if not math.isnan(self.noise) else " (noise unknown)"
+        return text + f" [{self.verdict}]"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str
+    ours: str
+    paper: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    section: str
+    statement: str
+    check: Callable[[Mapping[str, pd.DataFrame], Mapping], tuple[str, str]]  # (frames, options) -> (verdict, ours)
+    paper: Callable[[str], str]  # dataset -> the paper's evidence
+
+    def evaluate(self, frames: Mapping[str, pd.DataFrame], dataset: str = "cifar10", **options) -> Verdict:
+        verdict, ours = self.check(frames, options)
+        assert verdict in VERDICTS, verdict
+        return Verdict(verdict, ours, self.paper(dataset))
+
+
+# ----------------------------------------------------------------------------- the rule
+
+
+def _cell_stats(df: pd.DataFrame | None, metric: str, eps: float) -> tuple[float, float, int]:
+    if df is None or df.empty or metric not in df.columns:
+        return (float("nan"), float("nan"), 0)
+    v = pd.to_numeric(df.loc[np.isclose(df["eps"].astype(float), eps), metric], errors="coerce").dropna().to_numpy(float)
+    if v.size == 0:
+        return (float("nan"), float("nan"), 0)
+    return (float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float("nan"), int(v.size))
+
+
+def _claim_eps(df: pd.DataFrame | None, options: Mapping) -> tuple[float, float]:
+    lo, hi = options.get("eps_lo"), options.get("eps_hi")
+    eps = sorted(float(e) for e in df["eps"].unique() if float(e) > 0) if df is not None and len(df) else []
+    if lo is None:
+        lo = 4.0 if 4.0 in eps or not eps else eps[0]
+    if hi is None:
+        hi = 16.0 if 16.0 in eps or not eps else eps[-1]
+    return float(lo), float(hi)
+
+
+def compare(df: pd.DataFrame | None, metric: str, direction: int, eps_lo: float = 4, eps_hi: float = 16,
+            noise_df: pd.DataFrame | None = None) -> Trend:
+    """Judge whether ``metric`` moves in ``direction`` (-1 falls, +1 rises) from ``eps_lo`` to ``eps_hi``.
+
+    ``df``: rows of :func:`arlib.report.collect` (one per run) for one block (one network,
+    one method, one spectral norm). ``noise_df``: where a cell has a single seed, the seed
+    std of ``metric`` at the same ε is taken from these rows (the ``pgd`` claim cells).
+    See the module docstring for the rule.
+    """
+    lo, hi = _cell_stats(df, metric, eps_lo), _cell_stats(df, metric, eps_hi)
+    stds, borrowed = [], False
+    for c, e in ((lo, eps_lo), (hi, eps_hi)):
+        s = c[1]
+        if math.isnan(s) and c[2] > 0 and noise_df is not None and noise_df is not df:
+            s = _cell_stats(noise_df, metric, e)[1]
+            borrowed = borrowed or not math.isnan(s)
+        stds.append(s)
+    diff = hi[0] - lo[0]
+    noise = math.sqrt(stds[0] ** 2 + stds[1] ** 2) if not any(math.isnan(s) for s in stds) else float("nan")
+    if lo[2] == 0 or hi[2] == 0:
+        verdict, reason = UNSURE, "not run"
+    elif math.isnan(noise):
+        verdict, reason = UNSURE, "single seed: seed noise unknown"
+    elif abs(diff) <= noise:
+        verdict, reason = UNSURE, "within seed noise"
+    elif np.sign(diff) == np.sign(direction):
+        verdict, reason = HOLDS, "beyond seed noise"
+    else:
+        verdict, reason = FAILS, "reversed, beyond seed noise"
+    return Trend(metric, direction, float(eps_lo), float(eps_hi), lo, hi, diff, noise, borrowed, verdict, reason)
+
+
+def combine(verdicts: Sequence[str]) -> str:
+    """All parts hold -> holds; any part does not hold -> does not hold; otherwise inconclusive."""
+    verdicts = list(verdicts)
+    if verdicts and all(v == HOLDS for v in verdicts):
+        return HOLDS
+    if any(v == FAILS for v in verdicts):
+        return FAILS
+    return UNSURE
+
+
+def _trends(df, metrics_dirs, options, noise_df=None) -> tuple[str, str]:
+    if df is None or df.empty:
+        return UNSURE, "not run"
+    lo, hi = _claim_eps(df, options)
+    ts = [compare(df, m, d, lo, hi, noise_df) for m, d in metrics_dirs]
+    return combine([t.verdict for t in ts]), "; ".join(t.evidence() for t in ts)
+
+
+def _pgd(frames):
+    df = frames.get("pgd")
+    if df is not None and "spectral_norm" in df.columns:
+        df = df[df["spectral_norm"].isna()]
+    return df
+
+
+# ----------------------------------------------------------------------------- the paper's evidence
+
+
+def _row(table: int, metric: str, **sel) -> str:
+    try:
+        w = P.wide(table, **sel)
+    except P.PaperTableError:
+        return ""
+    if metric not in w.index:
+        return ""
+    r = w.loc[metric].dropna()
+    d = report._digits(metric)
+    return " / ".join(f"{v:.{d}f}" for v in r.to_numpy(float)) + " at ε " + "/".join(f"{e:g}" for e in r.index)
+
+
+_DS = {"cifar10": ("CIFAR10", 3), "cifar100": ("CIFAR100", 4), "tinyimagenet": ("Tiny-ImageNet", 5)}
+
+
+def _three_tables(metric: str, label: str, model: str = "resnet56") -> str:
+    parts = []
+    for ds, (name, t) in _DS.items():
+        sel = {} if t == 5 else {"model": model}
+        row = _row(t, metric, **sel)
+        if row:
+            parts.append(f"{name} (Table {t}{', ' + model if t != 5 else ''}): {row}")
+    return f"{label}: " + "; ".join(parts)
+
+
+def _paper_loss_gap(dataset):
+    return _three_tables("delta_loss", "ΔLoss") + ". Falls with ε everywhere."
+
+
+def _paper_test_acc(dataset):
+    return _three_tables("test_acc", "Test acc.") + ". Falls with ε everywhere."
+
+
+def _paper_error_gap(dataset):
+    return (_three_tables("delta_acc", "ΔAcc.") + ". The error gap rises with ε on CIFAR10 only (B.3 explains it by the "
+            "network's spare capacity there), while it falls on CIFAR100 and Tiny-ImageNet.")
+
+
+def _paper_margins(dataset):
+    return ("No numbers printed: Fig. 4 (PGD) and Fig. 10 (FGSM) show the margin distributions of ε = 4, 8, 16 "
+            "concentrating around zero as ε grows, on training and test sets; B.3 adds that CIFAR10's training margins "
+            "are also strongly skewed towards zero.")
+
+
+def _paper_sv(dataset):
+    b = P.b2_quantities()
+    def q(ds, g, s):
+        return float(b[(b.dataset == ds) & (b.group == g) & (b.statistic == s)]["value"].iloc[0])
+    def n(ds, g):
+        return round(q(ds, g, "sum") / q(ds, g, "mean"))
+    return (f"B.2 (Fig. 5c/d): CIFAR10: layers whose std fell, Σ(σ4−σ16) = {q('cifar10','first','sum'):.4f} "
+            f"(mean {q('cifar10','first','mean'):.4f}, ≈{n('cifar10','first')} layers); layers whose std rose, "
+            f"Σ(σ16−σ4) = {q('cifar10','second','sum'):.4f} (mean {q('cifar10','second','mean'):.4f}, ≈{n('cifar10','second')} layers). "
+            f"CIFAR100: {q('cifar100','first','sum'):.4f} (mean {q('cifar100','first','mean'):.5f}) vs "
+            f"{q('cifar100','second','sum'):.4f} (mean {q('cifar100','second','mean'):.4f}) - the latter sum repeats "
+            f"CIFAR10's figure as printed, its mean implies ≈4 layers. Which singular values (operator or reshaped "
+            f"weight matrix) is not stated.")
+
+
+def _paper_lv(dataset):
+    parts = []
+    for ds in ("cifar10", "cifar100"):
+        w = P.wide(1, dataset=ds)
+        rows = []
+        for a in (1, 2, 4):
+            m = w.loc[(a, "loss_variation_mean")]
+            rows.append(f"ε'={a}: " + " / ".join(f"{v:.4f}" for v in m.to_numpy(float)))
+        parts.append(f"{_DS[ds][0]}: " + "; ".join(rows))
+    return "Table 1, mean loss variation at ε 4/8/16 - " + " | ".join(parts) + ". Falls with ε, and so does its std."
+
+
+def _paper_fgsm(dataset):
+    parts = []
+    for ds in ("cifar10", "cifar100"):
+        parts.append(f"{_DS[ds][0]}: ΔLoss {_row(2, 'delta_loss', dataset=ds)}, test acc. {_row(2, 'test_acc', dataset=ds)}")
+    return "Table 2 (FGSM training): " + "; ".join(parts) + "."
+
+
+def _paper_spectral(dataset):
+    parts = []
+    for sp in (1, 3, 5, None):
+        w = P.wide(6, spectral_norm=sp)
+        parts.append(f"SP {sp if sp else 'uncontrolled'}: ΔAcc {' / '.join(f'{v:.2f}' for v in w.loc['delta_acc'])}, "
+                     f"ΔLoss {' / '.join(f'{v:.3f}' for v in w.loc['delta_loss'])}")
+    return "Table 6 at ε 4/8/16 - " + "; ".join(parts) + ". The error gap rises at SP 3, 5 and uncontrolled and falls at SP 1; the loss gap falls at every SP."
+
+
+def _paper_pgd(dataset):
+    return (_three_tables("pgd_acc", "PGD acc.") + ". Rises from ε 4 to 16 everywhere (not monotone in between "
+            "for CIFAR10 ResNet-56: 65.92 → 65.24 → 72.16).")
+
+
+def _paper_deep(dataset):
+    return (f"ResNet-110 (Fig. 7): CIFAR10 (Table 3) ΔLoss {_row(3, 'delta_loss', model='resnet110')}, test acc. "
+            f"{_row(3, 'test_acc', model='resnet110')}; CIFAR100 (Table 4) ΔLoss {_row(4, 'delta_loss', model='resnet110')}.")
+
+
+# ----------------------------------------------------------------------------- our checks
+
+
+def _check_loss_gap(frames, o):
+    return _trends(_pgd(frames), [("delta_loss", -1)], o)
+
+
+def _check_test_acc(frames, o):
+    return _trends(_pgd(frames), [("test_acc", -1)], o)
+
+
+def _check_error_gap(frames, o):
+    v, ev = _trends(_pgd(frames), [("delta_acc", +1), ("delta_loss", -1)], o)
+    return v, ev
+
+
+def _check_margins(frames, o):
+    return _trends(_pgd(frames), [("train_margin_std", -1), ("train_margin_abs_mean", -1), ("test_margin_std", -1), ("test_margin_abs_mean", -1)], o)
+
+
+def _check_lv(frames, o):
+    df = _pgd(frames)
+    if df is None or df.empty:
+        return UNSURE, "not run"
+    att = sorted({c.removeprefix("lv_mean_eps") for c in df.columns if c.startswith("lv_mean_eps")}, key=float)
+    if not att:
+        return UNSURE, "no loss-variation analysis"
+    return _trends(df, [(f"lv_mean_eps{a}", -1) for a in att], o)
+
+
+def _check_sv(frames, o, kind: str = "operator"):
+    from scipy.stats import binomtest
+
+    df = _pgd(frames)
+    col = f"sv_std_{kind}"
+    if df is None or df.empty or col not in df.columns:
+        return UNSURE, "not run"
+    lo, hi = _claim_eps(df, o)
+
+    def per_layer(e):
+        dicts = [d for d in df.loc[np.isclose(df["eps"].astype(float), e), col] if isinstance(d, Mapping) and d]
+        if not dicts:
+            return None
+        return {k: float(np.mean([d[k] for d in dicts])) for k in dicts[0]}, len(dicts)
+
+    a, b = per_layer(lo), per_layer(hi)
+    if a is None or b is None:
+        return UNSURE, f"no singular-value analysis at ε={lo:g} or {hi:g}"
+    from .analysis import two_group_std_difference
+
+    g = two_group_std_difference(a[0], b[0])
+    n, k = g["n_layers"], g["first_n"]
+    p = binomtest(k, n, 0.5).pvalue if n else float("nan")
+    frac = k / n if n else float("nan")
+    if n and frac > 0.5 and p < 0.05 and g["first_sum"] > g["second_sum"]:
+        verdict = HOLDS
+    elif n and frac < 0.5 and p < 0.05:
+        verdict = FAILS
+    else:
+        verdict = UNSURE
+    other = "reshaped" if kind == "operator" else "operator"
+    ev = (f"{kind} singular values, ε={lo:g} (n={a[1]}) vs ε={hi:g} (n={b[1]}): std fell in {k} of {n} layers "
+          f"({100 * frac:.0f}%, sign test p={p:.3g}); Σ decrease {g['first_sum']:.4f} (mean {g['first_mean']:.4f}) vs "
+          f"Σ increase {g['second_sum']:.4f} (mean {g['second_mean']:.4f}) [{verdict}]")
+    if o.get("_nested") is None and f"sv_std_{other}" in df.columns:
+        v2, ev2 = _check_sv(frames, {**o, "_nested": True}, kind=other)
+        ev += f". For comparison, {ev2}"
+    return verdict, ev
+
+
+def _check_fgsm(frames, o):
+    return _trends(frames.get("fgsm"), [("delta_loss", -1), ("test_acc", -1)], o, noise_df=_pgd(frames))
+
+
+def _check_deep(frames, o):
+    return _trends(frames.get("deep"), [("delta_loss", -1), ("test_acc", -1)], o, noise_df=_pgd(frames))
+
+
+def _check_pgd(frames, o):
+    return _trends(_pgd(frames), [("pgd_acc_correct", +1)], o)
+
+
+def _check_spectral(frames, o):
+    sp_df, base = frames.get("spectral"), _pgd(frames)
+    if sp_df is None or sp_df.empty:
+        return UNSURE, "not run"
+    lo, hi = _claim_eps(sp_df, o)
+    levels = sorted(float(s) for s in sp_df["spectral_norm"].dropna().unique())
+    parts, verdicts, changes = [], [], []
+    for sp in levels + [None]:
+        d = base if sp is None else sp_df[sp_df["spectral_norm"] == sp]
+        name = "uncontrolled" if sp is None else f"SP {sp:g}"
+        tl = compare(d, "delta_loss", -1, lo, hi, noise_df=base)
+        verdicts.append(tl.verdict)
+        te = compare(d, "delta_acc", -1 if sp == levels[0] else +1, lo, hi, noise_df=base)
+        changes.append((name, te))
+        parts.append(f"{name}: {tl.evidence()}; {te.evidence()}")
+    tight, loose = changes[0][1], changes[-1][1]
+    turn = [tight.verdict, loose.verdict]
+    verdict = combine(verdicts + turn)
+    summary = ("error-gap change ε %g→%g: " % (lo, hi)) + ", ".join(
+        f"{n} {t.diff:+.2f}" if not math.isnan(t.diff) else f"{n} —" for n, t in changes)
+    return verdict, summary + ". " + " | ".join(parts) + (
+        " (the error-gap verdicts test a fall at the tightest SP and a rise when uncontrolled)")
+
+
+CLAIMS: list[Claim] = [
+    Claim("loss_gap_falls", "B.1 / §4.1", "The loss (generalization) gap falls as the defensive strength ε grows.", _check_loss_gap, _paper_loss_gap),
+    Claim("test_acc_falls", "B.1 / §4.1", "Clean test accuracy falls as ε grows.", _check_test_acc, _paper_test_acc),
+    Claim("sv_std_falls", "B.2", "The std of the singular values falls from ε = 4 to ε = 16 in most layers, and the summed decrease dwarfs the summed increase.", _check_sv, _paper_sv),
+    Claim("error_gap_rises_cifar10", "B.3", "On CIFAR10 (large capacity) the error gap rises with ε while the loss gap falls.", _check_error_gap, _paper_error_gap),
+    Claim("margins_concentrate", "B.3 / §4.2.1", "Margins concentrate near zero as ε grows, on the training and the test set (smaller std and mean |margin|).", _check_margins, _paper_margins),
+    Claim("deep_same_trends", "B.4.1", "The deeper network shows the same trends: loss gap and test accuracy fall with ε.", _check_deep, _paper_deep),
+    Claim("spectral_turns_error_gap", "B.4.2", "With spectral-norm clipping the error-gap trend turns from rising (uncontrolled) to falling (tightest clip), while the loss gap falls at every level.", _check_spectral, _paper_spectral),
+    Claim("loss_variation_falls", "B.5", "The maximal loss variation under small perturbations (ε' = 1, 2, 4) falls as ε grows.", _check_lv, _paper_lv),
+    Claim("fgsm_same_trends", "B.6", "FGSM adversarial training shows the same trends: loss gap and test accuracy fall with ε.", _check_fgsm, _paper_fgsm),
+    Claim("pgd_acc_rises", "D.2 / Fig. 12", "Accuracy under PGD (radius 8) rises with the defensive strength.", _check_pgd, _paper_pgd),
+]
+
+
+# ----------------------------------------------------------------------------- the ledger
+
+
+def evaluate(frames: Mapping[str, pd.DataFrame], dataset: str = "cifar10", claims: Sequence[Claim] | None = None, **options) -> pd.DataFrame:
+    """Evaluate ``claims`` (default: all) on ``frames`` (experiment -> rows of :func:`arlib.report.collect`).
+
+    ``options``: ``eps_lo`` / ``eps_hi`` override the compared strengths (default 4 and 16, or
+    the smallest and largest positive ε run). Returns columns ``id``, ``section``, ``claim``,
+    ``paper``, ``ours``, ``verdict``.
+    """
+    rows = []
+    for c in claims or CLAIMS:
+        v = c.evaluate(frames, dataset, **options)
+        rows.append({"id": c.id, "section": c.section, "claim": c.statement, "paper": v.paper, "ours": v.ours, "verdict": v.verdict})
+    return pd.DataFrame(rows, columns=["id", "section", "claim", "paper", "ours", "verdict"])
+
+
+def frames_for(profile, dataset: str = "cifar10", store=None, ensure: bool = True, experiments: Sequence[str] = ("pgd", "fgsm", "deep", "spectral"),
+               **overrides) -> dict[str, pd.DataFrame]:
+    """The results tables :func:`evaluate` needs: ``{experiment: report.collect(...)}``."""
+    return {e: report.collect(profile, e, dataset, store=store, ensure=ensure, **overrides) for e in experiments}
+
+
+def ledger(profile, dataset: str = "cifar10", store=None, ensure: bool = True, frames: Mapping[str, pd.DataFrame] | None = None,
+           eps_lo: float | None = None, eps_hi: float | None = None, **overrides) -> pd.DataFrame:
+    """The claims ledger of ``profile`` on ``dataset``: one row per claim (claim, the paper's evidence, ours, verdict).
+
+    ``frames``: precollected tables (else :func:`frames_for` collects them, training what is
+    missing when ``ensure``). ``overrides``: ``eps_grid``, ``spectral_grid``, ``seeds`` as in
+    :func:`arlib.report.collect`.
+    """
+    frames = frames if frames is not None else frames_for(profile, dataset, store=store, ensure=ensure, **overrides)
+    opts = {k: v for k, v in (("eps_lo", eps_lo), ("eps_hi", eps_hi)) if v is not None}
+    return evaluate(frames, dataset, **opts)
