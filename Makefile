@@ -27,8 +27,9 @@ test: $(STAMP)
 
 ## CI's extra check: build the smoke book and drive it in headless Chromium with the network off.
 book-check: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	$(VENV)/bin/arlib book --profile smoke
-	$(PY) -m pytest -q -m browser tests/test_browser.py
+	$(PY) -m pytest -q -m "book or browser" tests/test_book_build.py tests/test_browser.py
 
 ## Train and analyse the whole grid of a profile (resumable).
 grid: $(STAMP)

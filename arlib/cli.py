@@ -161,8 +161,9 @@ def cmd_book(args) -> int:
     argv = ["--profile", args.profile]
     if args.chapters:
         argv += ["--chapters", *args.chapters.split(",")]
-    if args.force:
-        argv.append("--force")
+    for flag in ("force", "no_html", "strict"):
+        if getattr(args, flag):
+            argv.append("--" + flag.replace("_", "-"))
     return book.main(argv) or 0
 
 
@@ -227,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("book", help="execute the chapter notebooks and build the book")
     b.add_argument("--profile", default="cpu")
     b.add_argument("--chapters", help="comma-separated chapter names")
-    b.add_argument("--force", action="store_true")
+    b.add_argument("--force", action="store_true", help="re-execute every chapter")
+    b.add_argument("--no-html", action="store_true", help="execute the chapters only")
+    b.add_argument("--strict", action="store_true", help="treat Sphinx warnings as errors")
     b.set_defaults(fn=cmd_book)
     return p
 

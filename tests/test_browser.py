@@ -170,6 +170,12 @@ def test_theory_page_math_is_rendered(open_page):
     assert "$$" not in text and "\\begin{" not in text and "\\frac" not in text
     # sphinx-proof blocks were rendered and numbered
     assert page.locator(".proof.theorem, div.theorem").count() >= 1
+    # at a desktop width (the default viewport, 1280 px) no displayed equation needs scrolling
+    too_wide = page.evaluate("""() => Array.from(document.querySelectorAll('mjx-container[display="true"]'))
+        .filter(c => c.querySelector('mjx-math').getBoundingClientRect().width
+                     > c.getBoundingClientRect().width + 1)
+        .map(c => (c.closest('div.math') || c).id)""")
+    assert not too_wide, f"equations wider than the page: {too_wide}"
 
 
 def _slider_pages() -> list[Path]:

@@ -1,0 +1,499 @@
+"""Build the book: execute the chapter notebooks that changed, then run Jupyter Book.
+
+Chapters are the ``_toc.yml`` entries under ``book/executed/``; chapter ``<name>`` is
+executed from the template ``notebooks/<name>.ipynb`` by papermill, which injects
+``profile`` and the chapter's parameters from ``book/params.yml``, and is written to
+``book/executed/<name>.ipynb``. Jupyter Book itself never executes anything
+(``execute_notebooks: off``), and Sphinx's incremental build is kept, so a page is
+re-rendered only when its notebook was re-executed.
+
+A chapter is skipped when its *stamp* is unchanged. The stamp is a hash of
+
+* the template's bytes,
+* its parameters, ``profile`` included,
+* the sources of the ``arlib`` package the kernel imports (``book.py`` excluded: the build
+  driver does not change what a chapter computes),
+* the contents of the results-store files the chapter read last time, which the
+  notebook reports through :func:`record_inputs` (``arlib.store`` should call it for
+  every run directory it loads).
+
+The stamp and the list of inputs are kept in the executed notebook's metadata
+(``metadata.arbook``), so they travel with it.
+
+Usage::
+
+    python -m arlib.book --profile smoke                       # every chapter
+    python -m arlib.book --profile cpu --chapters B5_smoothing  # one chapter
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from arlib.errors import ArlibError
+
+PROFILES = ("smoke", "cpu", "paper")
+EXECUTED_DIR = "book/executed"
+TEMPLATE_DIR = "notebooks"
+STAMP_VERSION = 1
+INPUTS_ENV = "ARBOOK_INPUTS_FILE"  # set while a chapter runs; see record_inputs
+
+# Results-store files bigger than this are identified by size and mtime instead of content:
+# hashing model checkpoints at every build would cost more than it saves.
+_HASH_CONTENT_MAX = 4 * 2**20
+# Lock and temporary files come and go while a run is written; they are not results.
+_NOT_RESULTS = re.compile(r"\.lock$|\.tmp")
+
+
+class BookError(ArlibError):
+    """The book could not be built: a chapter failed, or the configuration is wrong."""
+
+
+# -- inputs reported by the notebooks -------------------------------------------------------
+
+def record_inputs(*paths: str | os.PathLike) -> None:
+    """Declare files or directories (results-store run dirs) the running chapter read.
+
+    Called from inside a chapter's kernel. During ``build_book`` the paths are appended
+    to the file named by ``$ARBOOK_INPUTS_FILE`` and become part of the chapter's stamp,
+    so the chapter re-executes when any of them changes. Outside a book build (plain
+    Jupyter, papermill by hand) it does nothing.
+    """
+    target = os.environ.get(INPUTS_ENV)
+    if not target:
+        return
+    with open(target, "a", encoding="utf-8") as f:
+        for p in paths:
+            f.write(str(Path(p).resolve()) + "\n")
+
+
+def _inputs_hash(root: Path, inputs: list[str]) -> str:
+    h = hashlib.sha256()
+    for rel in sorted(set(inputs)):
+        path = root / rel
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in (f for f in files if not _NOT_RESULTS.search(f.name)):
+            h.update(str(f.relative_to(root) if f.is_relative_to(root) else f).encode() + b"\0")
+            try:
+                st = f.stat()
+            except FileNotFoundError:
+                h.update(b"<missing>")
+                continue
+            if st.st_size > _HASH_CONTENT_MAX:
+                h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+            else:
+                h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+def find_root(start: Path | None = None) -> Path:
+    """The book's root: the nearest directory at or above ``start`` holding ``_toc.yml``."""
+    start = Path(start or Path.cwd()).resolve()
+    for d in (start, *start.parents):
+        if (d / "_toc.yml").is_file():
+            return d
+    raise BookError(f"no _toc.yml in {start} or above; run from the repository root")
+
+
+def toc_chapters(root: Path) -> list[str]:
+    """Chapter names, in book order: the ``_toc.yml`` files under ``book/executed/``."""
+    import yaml
+
+    found: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            f = node.get("file") or node.get("root")
+            if isinstance(f, str) and f.startswith(EXECUTED_DIR + "/"):
+                found.append(Path(f).stem)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(yaml.safe_load((root / "_toc.yml").read_text()))
+    return found
+
+
+def load_params(path: Path, profile: str, chapters: list[str]) -> dict[str, dict]:
+    """Per-chapter parameters for ``profile``: ``default`` entries, then the profile's own."""
+    import yaml
+
+    data = (yaml.safe_load(path.read_text()) if path.is_file() else None) or {}
+    unknown_sections = set(data) - {"default", *PROFILES}
+    if unknown_sections:
+        raise BookError(f"{path}: unknown section(s) {sorted(unknown_sections)}; "
+                        f"expected default, {', '.join(PROFILES)}")
+    params = {name: {} for name in chapters}
+    for section in ("default", profile):
+        for name, values in (data.get(section) or {}).items():
+            if name not in params:
+                raise BookError(f"{path}: [{section}] names chapter {name!r}, which is not "
+                                f"in _toc.yml ({', '.join(chapters)})")
+            if values and not isinstance(values, dict):
+                raise BookError(f"{path}: [{section}][{name}] must be a mapping of parameters")
+            params[name].update(values or {})
+    for name in chapters:
+        if "profile" in params[name]:
+            raise BookError(f"{path}: [{name}] sets 'profile'; use --profile instead")
+        params[name]["profile"] = profile
+    return params
+
+
+def _arlib_dir(root: Path) -> Path:
+    """The arlib package the kernels import: the one in the book's root if there is one."""
+    local = root / "arlib"
+    return local if (local / "__init__.py").is_file() else Path(__file__).resolve().parent
+
+
+def arlib_sources_hash(root: Path) -> str:
+    pkg = _arlib_dir(root)
+    h = hashlib.sha256()
+    for f in sorted(pkg.rglob("*.py")):
+        if f == pkg / "book.py":
+            continue
+        h.update(f.relative_to(pkg).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def chapter_stamp(template_hash: str, params: dict, arlib_hash: str, inputs_hash: str) -> str:
+    payload = {
+        "version": STAMP_VERSION,
+        "template": template_hash,
+        "parameters": params,
+        "arlib": arlib_hash,
+        "inputs": inputs_hash,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _title(path: Path) -> str | None:
+    """The first Markdown heading of a notebook: the page title in the navigation."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return None
+    for cell in cells:
+        if cell.get("cell_type") == "markdown":
+            for line in "".join(cell.get("source", "")).splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return None
+
+
+def _executed_meta(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("arbook", {})
+    except ValueError:
+        return {}
+
+
+# -- execution -------------------------------------------------------------------------------
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    lines = [l.strip() for l in _ANSI.sub("", str(text)).splitlines() if l.strip()]
+    line = lines[0] if lines else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# ipykernel warns at every start that papermill's kernels talk over local TCP, and sometimes
+# reports the interrupt papermill sends at shutdown; neither says anything about the chapter.
+_KERNEL_NOISE = re.compile(r"Kernel is running over TCP without encryption"
+                           r"|KeyboardInterrupt caught in kernel")
+
+
+@contextlib.contextmanager
+def _captured_output():
+    """Send file descriptors 1 and 2 to a buffer while a chapter runs.
+
+    The kernel inherits them, and low-level output of its libraries would otherwise land
+    in the middle of the progress lines. Yields a list that, on exit, holds the captured
+    lines minus known noise.
+    """
+    lines: list[str] = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    with tempfile.TemporaryFile() as buf:
+        for fd in saved:
+            os.dup2(buf.fileno(), fd)
+        try:
+            yield lines
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+            buf.seek(0)
+            text = buf.read().decode("utf-8", "replace")
+            lines.extend(l for l in text.splitlines() if l.strip() and not _KERNEL_NOISE.search(l))
+
+
+def _write_placeholder(dest: Path, name: str) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(
+        f"# {name}\n\n```{{warning}}\nThe template `notebooks/{name}.ipynb` does not exist "
+        f"yet, so this chapter has not been executed.\n```\n")]
+    nb.metadata["arbook"] = {"placeholder": True}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(dest))
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tuple[float, list[str]]:
+    """Run ``notebooks/<name>.ipynb`` with papermill into ``book/executed/<name>.ipynb``.
+
+    Returns the seconds it took and what the run wrote to stdout/stderr outside the
+    notebook (papermill's warnings, e.g. about an unknown parameter). On failure the partly executed notebook is kept in
+    ``book/executed/.failed/`` and a one-line :class:`BookError` is raised.
+    """
+    import nbformat
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    template = root / TEMPLATE_DIR / f"{name}.ipynb"
+    dest = root / EXECUTED_DIR / f"{name}.ipynb"
+    failed = root / EXECUTED_DIR / ".failed" / f"{name}.ipynb"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".ipynb", dir=dest.parent)
+    os.close(fd)
+    fd, inputs_file = tempfile.mkstemp(prefix=f"arbook-{name}-", suffix=".inputs")
+    os.close(fd)
+
+    template_hash = _file_hash(template)  # before running: an edit meanwhile re-executes
+    t0 = time.perf_counter()
+    old_env = os.environ.get(INPUTS_ENV)
+    os.environ[INPUTS_ENV] = inputs_file
+    try:
+        with _captured_output() as output_lines:
+            pm.execute_notebook(str(template), partial, parameters=params, kernel_name="python3",
+                                cwd=str(root), progress_bar=False, log_output=False)
+    except PapermillExecutionError as e:
+        failed.parent.mkdir(exist_ok=True)
+        shutil.move(partial, failed)
+        raise BookError(f"chapter {name} failed in cell [{e.exec_count}]: {e.ename}: "
+                        f"{_one_line(e.evalue)} (notebook: {failed.relative_to(root)})") from None
+    except Exception as e:  # kernel died, missing kernel, bad template JSON...
+        raise BookError(f"chapter {name} could not be executed: {type(e).__name__}: "
+                        f"{_one_line(e)}") from None
+    finally:
+        if old_env is None:
+            os.environ.pop(INPUTS_ENV, None)
+        else:
+            os.environ[INPUTS_ENV] = old_env
+        reported = Path(inputs_file).read_text(encoding="utf-8").splitlines()
+        Path(inputs_file).unlink(missing_ok=True)
+        if sys.exc_info()[0] is not None:  # failed or interrupted: no half-written notebook
+            Path(partial).unlink(missing_ok=True)
+    seconds = time.perf_counter() - t0
+
+    inputs = []
+    for p in dict.fromkeys(filter(None, reported)):
+        try:
+            inputs.append(Path(p).relative_to(root).as_posix())
+        except ValueError:
+            inputs.append(p)  # outside the repository: kept absolute
+    nb = nbformat.read(partial, as_version=4)
+    nb.metadata["arbook"] = {
+        "stamp": chapter_stamp(template_hash, params, arlib_hash, _inputs_hash(root, inputs)),
+        "profile": params["profile"],
+        "parameters": params,
+        "inputs": inputs,
+        "seconds": round(seconds, 1),
+    }
+    nbformat.write(nb, partial)
+    os.replace(partial, dest)
+    failed.unlink(missing_ok=True)
+    return seconds, output_lines
+
+
+def _jupyter_book() -> list[str]:
+    script = Path(sys.executable).parent / "jupyter-book"
+    if script.is_file():
+        return [str(script)]
+    found = shutil.which("jupyter-book")
+    if found is None:
+        raise BookError("jupyter-book is not installed (pip install 'jupyter-book<2')")
+    return [found]
+
+
+def run_jupyter_book(root: Path, strict: bool = False, all_pages: bool = False) -> tuple[float, list[str]]:
+    """``jupyter-book build <root>``, incremental unless ``all_pages``.
+
+    Returns the seconds it took and the warning lines.
+    """
+    cmd = [*_jupyter_book(), "build", str(root)]
+    if all_pages:
+        cmd.append("--all")
+    if strict:
+        cmd += ["-W", "--keep-going"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    out = _ANSI.sub("", proc.stdout + proc.stderr)
+    warnings = [l.strip() for l in out.splitlines() if re.search(r"\b(WARNING|ERROR)\b", l)]
+    if proc.returncode != 0:
+        tail = "\n".join(out.strip().splitlines()[-15:])
+        raise BookError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
+    return seconds, warnings
+
+
+def build_book(
+    profile: str = "smoke",
+    chapters: list[str] | None = None,
+    params_path: str | os.PathLike = "book/params.yml",
+    force: bool = False,
+    root: str | os.PathLike | None = None,
+    html: bool = True,
+    strict: bool = False,
+) -> dict[str, str]:
+    """Execute the chapters whose stamp changed, then build the HTML.
+
+    Args:
+        profile: ``smoke`` (seconds per cell, for CI), ``cpu`` (a small real
+            reproduction on a 2-core CPU) or ``paper`` (Appendix D's settings, GPUs).
+        chapters: names to (re-)consider; default every chapter in ``_toc.yml``. Other
+            chapters keep their executed notebooks as they are.
+        params_path: the per-profile, per-chapter parameters (relative to ``root``).
+        force: execute even when the stamp is unchanged.
+        root: the book's root; default the nearest directory with ``_toc.yml``.
+        html: run ``jupyter-book build`` after executing.
+        strict: make Sphinx warnings errors (``-W --keep-going``).
+
+    Returns:
+        ``{chapter: "executed" | "up to date" | "missing template"}``.
+
+    Raises:
+        BookError: with a one-line message naming the chapter and the cell's error.
+    """
+    from arlib.vendor import ensure_vendored
+
+    if profile not in PROFILES:
+        raise BookError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    root = find_root(Path(root) if root else None)
+    all_chapters = toc_chapters(root)
+    if isinstance(chapters, str):
+        chapters = [chapters]
+    # "B5_smoothing,B6_fgsm" and ["B5_smoothing", "B6_fgsm"] both work
+    chapters = [c for arg in chapters or [] for c in arg.split(",") if c]
+    if chapters:
+        unknown = [c for c in chapters if c not in all_chapters]
+        if unknown:
+            raise BookError(f"unknown chapter(s) {', '.join(unknown)}; "
+                            f"the book has {', '.join(all_chapters)}")
+    selected = chapters or all_chapters
+    params = load_params(root / params_path, profile, all_chapters)
+
+    t_start = time.perf_counter()
+    if html:
+        ensure_vendored(root)
+    arlib_hash = arlib_sources_hash(root)
+    print(f"book: profile {profile}, {len(selected)} of {len(all_chapters)} chapters, "
+          f"root {root}", flush=True)
+    width = max(map(len, all_chapters), default=0)
+    status: dict[str, str] = {}
+    # Sphinx's incremental build re-renders only changed pages, so every other page would keep
+    # a stale chapter title in its navigation sidebar; a changed title rebuilds all pages.
+    titles_changed = False
+    for name in all_chapters:
+        template = root / TEMPLATE_DIR / f"{name}.ipynb"
+        dest = root / EXECUTED_DIR / f"{name}.ipynb"
+        old_title = _title(dest)
+        if not template.is_file():
+            if not dest.is_file():  # written once: rewriting it would re-render the page
+                _write_placeholder(dest, name)
+                titles_changed = True
+            if _executed_meta(dest).get("placeholder"):
+                status[name] = "missing template"
+                print(f"  {name:<{width}}  missing template {TEMPLATE_DIR}/{name}.ipynb "
+                      f"(placeholder page)", flush=True)
+            continue
+        if name not in selected:
+            continue
+        meta = _executed_meta(dest)
+        stamp = chapter_stamp(_file_hash(template), params[name], arlib_hash,
+                              _inputs_hash(root, meta.get("inputs", [])))
+        if not force and meta.get("stamp") == stamp:
+            status[name] = "up to date"
+            print(f"  {name:<{width}}  up to date", flush=True)
+            continue
+        print(f"  {name:<{width}}  executing ...", end="", flush=True)
+        try:
+            seconds, notes = execute_chapter(root, name, params[name], arlib_hash)
+        except BookError:
+            print(" failed", flush=True)
+            raise
+        status[name] = "executed"
+        titles_changed |= _title(dest) != old_title
+        print(f" done in {seconds:.1f} s", flush=True)
+        for line in notes:
+            print(f"    {line}", flush=True)
+
+    if html:
+        seconds, warnings = run_jupyter_book(root, strict=strict, all_pages=titles_changed)
+        print(f"jupyter-book build: {seconds:.1f} s, {len(warnings)} warning(s)", flush=True)
+        for w in warnings:
+            print(f"  {w}")
+        print(f"book: {root / '_build' / 'html' / 'index.html'} "
+              f"(total {time.perf_counter() - t_start:.1f} s)", flush=True)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m arlib.book",
+        description="Execute the chapter notebooks that changed and build the HTML book.")
+    parser.add_argument("--profile", default="smoke", choices=PROFILES,
+                        help="smoke: seconds per cell (CI); cpu: small real run on a 2-core "
+                             "CPU; paper: Appendix D's settings (GPU). Default: smoke")
+    parser.add_argument("--chapters", nargs="+", metavar="NAME",
+                        help="only (re-)execute these chapters, e.g. B5_smoothing")
+    parser.add_argument("--params", default="book/params.yml",
+                        help="per-profile, per-chapter parameters (default: book/params.yml)")
+    parser.add_argument("--force", action="store_true",
+                        help="execute even if nothing changed")
+    parser.add_argument("--no-html", action="store_true",
+                        help="execute notebooks only; skip jupyter-book build")
+    parser.add_argument("--strict", action="store_true",
+                        help="treat Sphinx warnings as errors")
+    parser.add_argument("--root", default=None, help="book root (default: nearest _toc.yml)")
+    args = parser.parse_args(argv)
+    try:
+        build_book(profile=args.profile, chapters=args.chapters, params_path=args.params,
+                   force=args.force, root=args.root, html=not args.no_html, strict=args.strict)
+    except ArlibError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

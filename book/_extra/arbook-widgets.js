@@ -1,0 +1,46 @@
+/* Glue between the locally served widget embedder and this book; loaded after require.js and
+ * before @jupyter-widgets/html-manager's embed-amd.js (see nb_ipywidgets_js in _config.yml).
+ *
+ * 1. embed-amd.js defines named AMD modules; webpack inside them locates the bundle's own
+ *    files (the font files its CSS references) next to RequireJS's URL for the module,
+ *    which by default is the *page's* folder. Point that module name at the folder the
+ *    bundle is actually served from (this file's sibling `html-manager/`).
+ * 2. ipywidgets' label typesetting calls MathJax 2's `MathJax.Hub.Queue`; the book loads
+ *    MathJax 3, which has no `Hub`. Give it a small equivalent once MathJax is loaded
+ *    (MathJax is a deferred script, so it exists by DOMContentLoaded, before the widgets
+ *    are rendered).
+ */
+(function () {
+  "use strict";
+  var src = document.currentScript && document.currentScript.src;
+  if (src && window.require && window.require.config) {
+    var base = src.split("?")[0];
+    base = base.slice(0, base.lastIndexOf("/") + 1);
+    window.require.config({
+      paths: { "@jupyter-widgets/html-manager/dist": base + "html-manager" },
+    });
+  }
+
+  function installHub() {
+    var MJ = window.MathJax;
+    if (!MJ || MJ.Hub) return;
+    MJ.Hub = {
+      Queue: function (job) {
+        var el = Array.isArray(job) ? job[2] : undefined;
+        var ready = MJ.startup && MJ.startup.promise ? MJ.startup.promise : Promise.resolve();
+        ready
+          .then(function () {
+            if (MJ.typesetPromise) return MJ.typesetPromise(el ? [el] : undefined);
+          })
+          .catch(function (err) {
+            console.warn("arbook: MathJax typesetting of a widget label failed", err);
+          });
+      },
+    };
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", installHub);
+  } else {
+    installHub();
+  }
+})();
