@@ -58,6 +58,8 @@ __all__ = [
     "evaluate",
     "ledger",
     "frames_for",
+    "claim_eps",
+    "summary",
 ]
 
 VERDICTS = ("holds", "does not hold", "inconclusive")
@@ -155,6 +157,21 @@ def _cell_stats(df: pd.DataFrame | None, metric: str, eps: float) -> tuple[float
     return (float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float("nan"), int(v.size))
 
 
+def claim_eps(df: pd.DataFrame | None) -> tuple[float, float]:
+    """The two defensive strengths the trends compare: 4 and 16 where run, else the smallest and largest positive ε of ``df``."""
+    return _claim_eps(df, {})
+
+
+def summary(ledger_df: pd.DataFrame) -> str:
+    """One paragraph (Markdown) counting the verdicts of a ledger and naming the claims of each."""
+    parts = []
+    for v in VERDICTS:
+        ids = ledger_df.loc[ledger_df["verdict"] == v, "section"].tolist()
+        if ids:
+            parts.append(f"**{len(ids)} {v}** ({', '.join(ids)})")
+    return f"Of {len(ledger_df)} claims: " + "; ".join(parts) + "."
+
+
 def _claim_eps(df: pd.DataFrame | None, options: Mapping) -> tuple[float, float]:
     lo, hi = options.get("eps_lo"), options.get("eps_hi")
     eps = sorted(float(e) for e in df["eps"].unique() if float(e) > 0) if df is not None and len(df) else []
@@ -240,13 +257,16 @@ def _row(table: int, metric: str, **sel) -> str:
 _DS = {"cifar10": ("CIFAR10", 3), "cifar100": ("CIFAR100", 4), "tinyimagenet": ("Tiny-ImageNet", 5)}
 
 
+_MODEL_NAMES = {"resnet56": "ResNet-56", "resnet110": "ResNet-110"}
+
+
 def _three_tables(metric: str, label: str, model: str = "resnet56") -> str:
     parts = []
     for ds, (name, t) in _DS.items():
         sel = {} if t == 5 else {"model": model}
         row = _row(t, metric, **sel)
         if row:
-            parts.append(f"{name} (Table {t}{', ' + model if t != 5 else ''}): {row}")
+            parts.append(f"{name} (Table {t}, {_MODEL_NAMES.get(model, model) if t != 5 else 'WRN-50-2'}): {row}")
     return f"{label}: " + "; ".join(parts)
 
 
@@ -445,15 +465,19 @@ CLAIMS: list[Claim] = [
 # ----------------------------------------------------------------------------- the ledger
 
 
-def evaluate(frames: Mapping[str, pd.DataFrame], dataset: str = "cifar10", claims: Sequence[Claim] | None = None, **options) -> pd.DataFrame:
-    """Evaluate ``claims`` (default: all) on ``frames`` (experiment -> rows of :func:`arlib.report.collect`).
+def evaluate(frames: Mapping[str, pd.DataFrame], dataset: str = "cifar10", claims: Sequence[Claim] | None = None,
+             ids: Sequence[str] | None = None, **options) -> pd.DataFrame:
+    """Evaluate ``claims`` (default: all, or those whose id is in ``ids``) on ``frames`` (experiment -> rows of :func:`arlib.report.collect`).
 
     ``options``: ``eps_lo`` / ``eps_hi`` override the compared strengths (default 4 and 16, or
     the smallest and largest positive ε run). Returns columns ``id``, ``section``, ``claim``,
     ``paper``, ``ours``, ``verdict``.
     """
     rows = []
-    for c in claims or CLAIMS:
+    chosen = [c for c in (claims or CLAIMS) if ids is None or c.id in ids]
+    if ids is not None and len(chosen) != len(set(ids)):
+        raise KeyError(f"unknown claim id(s): {sorted(set(ids) - {c.id for c in chosen})}")
+    for c in chosen:
         v = c.evaluate(frames, dataset, **options)
         rows.append({"id": c.id, "section": c.section, "claim": c.statement, "paper": v.paper, "ours": v.ours, "verdict": v.verdict})
     return pd.DataFrame(rows, columns=["id", "section", "claim", "paper", "ours", "verdict"])

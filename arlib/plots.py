@@ -4,7 +4,8 @@ Every function takes rows of :func:`arlib.report.collect` (one row per run; seve
 of a cell are averaged, with the seed standard deviation as error bars) and, where the paper
 has the numbers, a block of one of its tables (:func:`arlib.paper.wide`), drawn dashed. Each
 returns a new :class:`matplotlib.figure.Figure` built with the object API (no pyplot state
-is touched except ``plt.figure`` to create it, so the inline backend shows it). ``note``
+is touched: figures are created outside pyplot, so a notebook shows one with
+``display(fig)``, exactly once, and nothing needs closing). ``note``
 puts a one-line footer on the figure, e.g. :func:`arlib.report.provenance_note`.
 
 Figures that the ε slider of :func:`arlib.widgets.eps_explorer` pages through have a
@@ -51,9 +52,11 @@ _SOURCE = {"ours": dict(marker="o", linestyle="-"), "paper": dict(marker="s", li
 
 
 def _figure(nrows: int = 1, ncols: int = 1, size=(5.0, 3.6), **kw):
-    import matplotlib.pyplot as plt
+    """A new Figure outside pyplot (no global state: nothing is shown twice by the inline backend; display it with ``display(fig)``)."""
+    from matplotlib.figure import Figure
 
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False, **kw)
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
 
 
@@ -62,6 +65,13 @@ def _footer(fig, note: str | None):
         import textwrap
 
         fig.text(0.01, -0.01, "\n".join(textwrap.wrap(note, 140)), fontsize=7, color="0.35", ha="left", va="top")
+    return fig
+
+
+def _empty(fig, axes, text: str = "no runs to show"):
+    for ax in np.ravel(axes):
+        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
     return fig
 
 
@@ -106,24 +116,28 @@ def _eps_axis(ax, eps_values):
 
 
 def gap_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper_label: str = "paper", title: str | None = None,
-               note: str | None = None):
+               note: str | None = None, label: str = "ours", others: Mapping[str, pd.DataFrame] | None = None):
     """Loss gap and error gap against ε (Fig. 3a, 6a, 7a, 9a).
 
     Ours: mean over seeds with the seed std as error bars; the paper's block (``arlib.paper.wide``;
     rows ``delta_loss``, ``delta_acc``) dashed. The error gap is ``train_acc - test_acc``
-    (= test error - train error, %-points).
+    (= test error - train error, %-points). ``others``: more of our runs to overlay
+    (label -> rows), e.g. the base network next to the deeper one.
     """
     s = _summary(df, ["delta_loss", "delta_acc"])
+    extra = {k: _summary(v, ["delta_loss", "delta_acc"]) for k, v in (others or {}).items() if v is not None and len(v)}
     fig, axes = _figure(1, 2)
     for ax, metric, ylabel in zip(axes[0], ("delta_loss", "delta_acc"), ("loss gap (test − train loss)", "error gap (test − train error, %)")):
-        _errorbar(ax, s, metric, "ours", color="C0")
+        _errorbar(ax, s, metric, label, color="C0")
+        for i, (lab, se) in enumerate(extra.items()):
+            _errorbar(ax, se, metric, lab, color=f"C{i + 1}", alpha=0.6)
         _paper_line(ax, paper, metric, paper_label, color="C3")
         ax.set_ylabel(ylabel)
         _eps_axis(ax, list(s["eps"]) + ([float(e) for e in paper.columns] if paper is not None else []))
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
@@ -148,15 +162,17 @@ def loss_error_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
 def training_curves(history: pd.DataFrame, note: str | None = None):
     """Per-epoch training loss (running, on the perturbed batches), clean test loss and test accuracy, one line per ε (seed 0 solid, others thin)."""
     fig, axes = _figure(1, 3, size=(4.2, 3.4))
-    colors = eps_colors(history["eps"].unique()) if len(history) else {}
-    first_seed = history.groupby("eps")["seed"].min().to_dict() if len(history) else {}
+    if history.empty:
+        return _footer(_empty(fig, axes), note)
+    colors = eps_colors(history["eps"].unique())
+    first_seed = history.groupby("eps")["seed"].min().to_dict()
     for (eps, seed, h), g in history.groupby(["eps", "seed", "hash"]):
         main = seed == first_seed.get(eps)
         kw = dict(color=colors[float(eps)], lw=1.6 if main else 0.7, alpha=1.0 if main else 0.5, label=f"ε={eps:g}" if main else None)
@@ -164,12 +180,15 @@ def training_curves(history: pd.DataFrame, note: str | None = None):
         for ax, col in zip(axes[0], ("train_running_loss", "test_loss", "test_acc")):
             if col in g:
                 ax.plot(g["epoch"], g[col], **kw)
+    from matplotlib.ticker import MaxNLocator
+
     for ax, lab in zip(axes[0], ("training loss (adversarial batches)", "test loss (clean)", "test accuracy (%)")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(lab)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
@@ -211,7 +230,7 @@ def margin_distributions(df: pd.DataFrame, bins: int = 40, note: str | None = No
         ax.set_ylabel("density")
         ax.set_title(f"{split} set")
         ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
@@ -233,7 +252,7 @@ def margins_at(df: pd.DataFrame, eps: float, bins: int = 40, note: str | None = 
         ax.set_xlabel("margin (true logit − best other)")
         ax.set_ylabel("density")
         ax.set_title(f"{split} set, ε = {eps:g} (run {r['short']}, seed {int(r['seed'])})")
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
@@ -254,7 +273,7 @@ def prob_loss_histograms(df: pd.DataFrame, bins: int = 30, note: str | None = No
     for ax in axes[0]:
         ax.set_ylabel("examples")
         ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
@@ -278,7 +297,7 @@ def prob_loss_at(df: pd.DataFrame, eps: float, bins: int = 30, note: str | None 
         ax.set_xlabel(lab)
         ax.set_ylabel("test examples")
         ax.set_title(f"ε = {eps:g} (run {r['short']})")
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
@@ -296,7 +315,6 @@ def _sv_frame(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     for _, r in df.iterrows():
         d = r.get(f"sv_std_{kind}")
         if isinstance(d, Mapping):
-            order = list(d)
             for i, (layer, v) in enumerate(d.items()):
                 rows.append({"eps": float(r["eps"]), "seed": r["seed"], "layer": layer, "pos": i, "std": float(v)})
     t = pd.DataFrame(rows)
@@ -336,7 +354,7 @@ def sv_std_per_layer(df: pd.DataFrame, eps_a: float = 4, eps_b: float = 16, kind
         ax.set_title(_KIND_LABEL[kind], fontsize=9)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
@@ -365,7 +383,7 @@ def sv_std_at(df: pd.DataFrame, eps: float, reference: float | None = None, kind
         ax.set_title(f"{_KIND_LABEL[kind]}, ε = {eps:g}", fontsize=9)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
@@ -379,9 +397,10 @@ def _lv_eps(df: pd.DataFrame) -> list[float]:
 def loss_variation_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper_label: str = "paper (Table 1)", note: str | None = None):
     """Mean maximal loss variation against ε, one panel per attack radius ε' (Fig. 8).
 
-    Error bars: the std over test examples (as the paper's), of the smallest-seed run...
-    averaged over seeds when there are several (the mean's seed std is printed in the
-    tables). ``paper``: ``arlib.paper.wide(1, dataset=...)`` (rows ``(attack_eps, metric)``).
+    Points: the mean over test examples (averaged over seeds); error bars: the std over test
+    examples, as the paper's (averaged over seeds; the seed spread of the mean is in the
+    tables). ``paper``: ``arlib.paper.wide(1, dataset=...)`` (rows ``(attack_eps, metric)``),
+    nudged right so that its bars do not hide ours.
     """
     att = _lv_eps(df)
     fig, axes = _figure(1, max(len(att), 1), size=(3.8, 3.4))
@@ -401,7 +420,7 @@ def loss_variation_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, p
         ax.set_ylabel("max loss increase")
         _eps_axis(ax, s["eps"])
         ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
@@ -425,7 +444,7 @@ def loss_variation_at(df: pd.DataFrame, eps: float, bins: int = 30, note: str | 
         ax.set_xlabel(f"max loss increase, ε' = {e2:g}")
         ax.set_ylabel("test examples")
         ax.set_title(f"ε = {eps:g} (run {r['short']})", fontsize=9)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
@@ -450,7 +469,7 @@ def pgd_accuracy_curve(df: pd.DataFrame, paper: Mapping[str, pd.Series] | None =
     ax.set_ylabel("accuracy under PGD (%)")
     _eps_axis(ax, xs)
     ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
@@ -472,6 +491,9 @@ def spectral_grid_gaps(df: pd.DataFrame, paper: bool = True, note: str | None = 
 
     sps = sorted({float(x) for x in df["spectral_norm"].dropna().unique()}) + ([np.nan] if df["spectral_norm"].isna().any() else [])
     n = len(sps)
+    if n == 0:
+        fig, axes = _figure(1, 1)
+        return _footer(_empty(fig, axes), note)
     ncols = 2 if n > 1 else 1
     nrows = math.ceil(n / ncols)
     fig, axes = _figure(nrows, ncols, size=(5.0, 3.3))
@@ -500,7 +522,7 @@ def spectral_grid_gaps(df: pd.DataFrame, paper: bool = True, note: str | None = 
         ax.legend(h1 + h2, l1 + l2, fontsize=6, loc="best")
     for k in range(n, nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
@@ -515,7 +537,7 @@ def spectral_complexity(df: pd.DataFrame, note: str | None = None):
     ax.set_ylabel("log10 spectral complexity")
     _eps_axis(ax, df["eps"])
     ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)
 
 
@@ -524,8 +546,10 @@ def spectral_complexity(df: pd.DataFrame, note: str | None = None):
 
 def bound_terms_plot(bound: pd.DataFrame, note: str | None = None):
     """The measurable factors of Theorem 3.1's margin term against ε (log10): w_min, prod sigma_min, v_min, their product, and the observed u_min."""
-    b = bound[bound.get("available", True).astype(bool)] if "available" in bound else bound
+    b = bound[bound["available"].astype(bool)] if "available" in bound else bound
     fig, axes = _figure(1, 2, size=(5.2, 3.6))
+    if b.empty or "w_min" not in b:
+        return _footer(_empty(fig, axes, "no run with weights or bound.json"), note)
     ax = axes[0][0]
     s = _summary(b.assign(log10_w=np.log10(b["w_min"]), log10_v=np.log10(b["v_min"]), log10_u=np.log10(b["u_min"])),
                  ["log10_w", "log10_prod_sigma_min", "log10_v", "log10_u_lower", "log10_u"])
@@ -537,11 +561,13 @@ def bound_terms_plot(bound: pd.DataFrame, note: str | None = None):
     _eps_axis(ax, b["eps"])
     ax.legend(fontsize=7)
     ax = axes[0][1]
-    s2 = _summary(b, ["v_min", "v_median"])
+    s2 = _summary(b, ["v_min", "v_median", "l2_radius_of_eps_ball"])
     _errorbar(ax, s2, "v_min", "v_min (smallest)", color="C2")
     _errorbar(ax, s2, "v_median", "median", color="C2", alpha=0.5)
+    if "l2_radius_of_eps_ball_mean" in s2:
+        ax.plot(s2["eps"], s2["l2_radius_of_eps_ball_mean"], color="0.4", ls=":", label="l2 radius of the training l∞ ball")
     ax.set_ylabel("first-order l2 distance to boundary")
     _eps_axis(ax, b["eps"])
     ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return _footer(fig, note)

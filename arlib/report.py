@@ -55,6 +55,15 @@ __all__ = [
     "bound_terms",
     "bound_table",
     "BoundUnavailable",
+    "bound_layers",
+    "paper_block",
+    "margin_table",
+    "b2_table",
+    "spectral_side_by_side",
+    "paper_pgd_series",
+    "datasets_overview",
+    "speed_table",
+    "dataset_table",
 ]
 
 #: Final metrics of ``metrics.json`` (Tables 2-6), in the paper's row order.
@@ -85,7 +94,8 @@ _DIGITS = {"acc": 2, "loss": 3, "loss_variation": 4, "lv_": 4, "margin": 3, "sv_
 def resolve_profile(profile, eps_grid=None, spectral_grid=None, seeds=None, claim_seeds=None) -> profiles.Profile:
     """A :class:`~arlib.profiles.Profile` from a name or a profile, with the notebook overrides applied.
 
-    ``None`` keeps the profile's own value. The overridden profile keeps its name, so its
+    ``None`` keeps the profile's own value; ``eps_grid`` lists every defensive strength to run,
+    0 (plain training) included only if listed. The overridden profile keeps its name, so its
     runs live in the same store (``results/<name>``): a run is named by its config hash,
     never by the grid it came from.
     """
@@ -93,7 +103,7 @@ def resolve_profile(profile, eps_grid=None, spectral_grid=None, seeds=None, clai
     changes: dict[str, Any] = {}
     if eps_grid is not None:
         changes["eps_grid"] = tuple(float(e) for e in eps_grid if float(e) != 0)
-        changes["include_eps0"] = any(float(e) == 0 for e in eps_grid) or (prof.include_eps0 and not len(eps_grid))
+        changes["include_eps0"] = any(float(e) == 0 for e in eps_grid)  # plain training only if 0 is asked for
     if spectral_grid is not None:
         changes["spectral_grid"] = tuple(spectral_grid)
     if seeds is not None:
@@ -235,7 +245,11 @@ def collect(
         rows.append(_row(run, experiment, prof.name))
     df = pd.DataFrame(rows)
     if df.empty:
-        return pd.DataFrame(columns=["hash", "short", "profile"] + CELL_KEYS + ["seed"] + METRICS + ["commit", "train_minutes", "path"])
+        margin_cols = [f"{sp}_margin_{k}" for sp in ("train", "test") for k in ("mean", "std", "skewness", "median", "frac_below_zero", "abs_mean")]
+        return pd.DataFrame(columns=["hash", "short", "profile"] + CELL_KEYS + ["seed", "epochs"] + METRICS
+                            + ["commit", "train_minutes", "device", "finished_at", "analysed"] + margin_cols
+                            + ["spectral_complexity", "log10_spectral_complexity", "sv_std_operator", "sv_std_reshaped", "spectral_norms",
+                               "test_true_prob_mean", "path"])
     return df.sort_values(["spectral_norm", "eps", "seed"], na_position="last").reset_index(drop=True)
 
 
@@ -415,6 +429,197 @@ def side_by_side(ours: pd.DataFrame, paper_table: pd.DataFrame, metrics: Sequenc
     return w
 
 
+# ----------------------------------------------------------------------------- chapter tables
+
+_PAPER_TABLE = {"cifar10": 3, "cifar100": 4, "tinyimagenet": 5}
+_PAPER_MODEL = {"pgd": "resnet56", "deep": "resnet110"}
+
+
+def paper_block(dataset: str, experiment: str = "pgd", spectral_norm="uncontrolled") -> tuple[int | None, pd.DataFrame | None]:
+    """The block of the paper's tables that matches our ``experiment`` on ``dataset``: ``(table number, arlib.paper.wide(...))``.
+
+    pgd -> Tables 3/4 (ResNet-56) or 5 (Tiny-ImageNet); deep -> Tables 3/4 (ResNet-110);
+    fgsm -> Table 2; spectral -> Table 6 (CIFAR10 only) at ``spectral_norm``. ``(None, None)``
+    where the paper has no such block.
+    """
+    from . import paper as P
+
+    try:
+        if experiment in ("pgd", "deep"):
+            t = _PAPER_TABLE[dataset]
+            if t == 5:
+                return (5, P.wide(5)) if experiment == "pgd" else (None, None)
+            return t, P.wide(t, model=_PAPER_MODEL[experiment])
+        if experiment == "fgsm":
+            return 2, P.wide(2, dataset=dataset)
+        if experiment == "spectral" and dataset == "cifar10":
+            sp = spectral_norm
+            if isinstance(sp, float) and math.isnan(sp):
+                sp = None
+            if sp is not None and sp != "uncontrolled" and not float(sp).is_integer():
+                return None, None
+            return 6, P.wide(6, spectral_norm=sp if sp in (None, "uncontrolled") else int(sp))
+        if experiment == "loss_variation" and dataset in ("cifar10", "cifar100"):
+            return 1, P.wide(1, dataset=dataset)
+    except (KeyError, P.PaperTableError):
+        pass
+    return None, None
+
+
+def margin_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Margin statistics per ε on the training and test sets (mean ± seed std): mean, std, skewness, mean |margin|, fraction misclassified.
+
+    Rows: ``(split, statistic)``; columns: ε.
+    """
+    stats = ["mean", "std", "skewness", "abs_mean", "median", "frac_below_zero"]
+    cols = [f"{sp}_margin_{st}" for sp in ("train", "test") for st in stats]
+    s = summarise(df, by=["eps"], metrics=[c for c in cols if c in df.columns])
+    if s.empty:
+        return pd.DataFrame(index=pd.MultiIndex.from_tuples([], names=["split", "statistic"]))
+    rows = {}
+    for sp in ("train", "test"):
+        for st in stats:
+            c = f"{sp}_margin_{st}"
+            if f"{c}_mean" not in s:
+                continue
+            rows[(sp, st.replace("abs_mean", "mean |margin|").replace("frac_below_zero", "fraction < 0"))] = [
+                format_pm(m, d, digits=3) for m, d in zip(s[f"{c}_mean"], s[f"{c}_std"])]
+    out = pd.DataFrame(rows, index=[f"{e:g}" for e in s["eps"]]).T
+    out.columns.name = "eps"
+    out.index.names = ["split", "statistic"]
+    return out
+
+
+def b2_table(df: pd.DataFrame, eps_a: float = 4, eps_b: float = 16) -> pd.DataFrame:
+    """Appendix B.2's two-group comparison on our runs, for both kinds of singular values, next to the paper's numbers.
+
+    Per layer the std is averaged over the seeds of each ε, then
+    :func:`arlib.analysis.two_group_std_difference` splits the layers into those whose std
+    fell from ``eps_a`` to ``eps_b`` (first group, summed decrease) and the others (second
+    group, summed increase). Rows: ``source`` (ours: operator / reshaped; paper: CIFAR10 /
+    CIFAR100), columns: the sums, means and layer counts of both groups.
+    """
+    from .analysis import two_group_std_difference
+    from . import paper as P
+
+    rows = []
+    for kind in ("operator", "reshaped"):
+        col = f"sv_std_{kind}"
+        per = {}
+        for e in (float(eps_a), float(eps_b)):
+            dicts = [d for d in df.loc[np.isclose(df["eps"].astype(float), e), col]] if col in df else []
+            dicts = [d for d in dicts if isinstance(d, Mapping) and d]
+            if dicts:
+                per[e] = {k: float(np.mean([d[k] for d in dicts])) for k in dicts[0]}
+        if len(per) < 2:
+            continue
+        g = two_group_std_difference(per[float(eps_a)], per[float(eps_b)])
+        rows.append({"source": f"ours, {kind} singular values", "first_sum": g["first_sum"], "first_mean": g["first_mean"], "first_n": g["first_n"],
+                     "second_sum": g["second_sum"], "second_mean": g["second_mean"], "second_n": g["second_n"], "note": ""})
+    b = P.b2_quantities()
+    for ds in ("cifar10", "cifar100"):
+        q = lambda grp, st: float(b[(b.dataset == ds) & (b.group == grp) & (b.statistic == st)]["value"].iloc[0])
+        notes = "; ".join(n for n in b[(b.dataset == ds)]["note"] if n)
+        rows.append({"source": f"paper, {ds.upper().replace('CIFAR', 'CIFAR')} ResNet-56", "first_sum": q("first", "sum"), "first_mean": q("first", "mean"),
+                     "first_n": round(q("first", "sum") / q("first", "mean")), "second_sum": q("second", "sum"), "second_mean": q("second", "mean"),
+                     "second_n": round(q("second", "sum") / q("second", "mean")), "note": ("layer counts implied by sum/mean. " + notes).strip()})
+    out = pd.DataFrame(rows).set_index("source")
+    return out
+
+
+def spectral_side_by_side(spectral: pd.DataFrame, pgd: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """Table 6 next to ours: one block per spectral-norm target of our grid (tightest first) plus "uncontrolled" (the pgd runs).
+
+    Rows ``(SP, metric)``, columns ``(eps, ours | paper)``; a target the paper does not have
+    shows "—" in its paper columns.
+    """
+    from . import paper as P
+
+    metrics = list(metrics) if metrics is not None else ["train_acc", "test_acc", "delta_acc", "train_loss", "test_loss", "delta_loss", "pgd_acc"]
+    blocks = []
+    levels = sorted(float(x) for x in spectral["spectral_norm"].dropna().unique()) if len(spectral) else []
+    for sp in levels + [None]:
+        ours = pgd[(pgd["eps"] > 0) & pgd["spectral_norm"].isna()] if sp is None else spectral[spectral["spectral_norm"] == sp]
+        _, block = paper_block("cifar10", "spectral", "uncontrolled" if sp is None else sp)
+        if block is None:  # a target the paper has not: its layout, no numbers
+            block = P.wide(6, spectral_norm=1) * np.nan
+        w = side_by_side(ours, block, metrics=metrics, layout="wide")
+        w.index = pd.MultiIndex.from_tuples([("uncontrolled" if sp is None else f"{sp:g}", m) for m in w.index], names=["SP", "metric"])
+        blocks.append(w)
+    return pd.concat(blocks) if blocks else pd.DataFrame()
+
+
+def dataset_table(profile, dataset: str, model: str = "resnet56", ensure: bool = True, **overrides) -> tuple[pd.DataFrame, str]:
+    """Appendix D's table for ``dataset`` (Tables 3, 4, 5) with our numbers where ``profile`` runs that dataset.
+
+    ``model``: "resnet56" (our base network, "pgd" experiment) or "resnet110" (our deeper
+    network, "deep"). Returns ``(wide table, note)``: for a dataset the profile does not have,
+    the "ours" columns read "not run here" and the note gives the command that runs it.
+    """
+    from . import paper as P
+
+    t = _PAPER_TABLE[dataset]
+    experiment = "deep" if model == "resnet110" else "pgd"
+    block = P.wide(t) if t == 5 else P.wide(t, model=model)
+    prof = resolve_profile(profile, **overrides)
+    if dataset in prof.datasets:
+        df = collect(prof, experiment, dataset, ensure=ensure)
+        return side_by_side(df, block, layout="wide"), provenance_note(df) + " " + paper_note(t)
+    empty = pd.DataFrame({"eps": [], "n": []})
+    w = side_by_side(empty, block, layout="wide").replace("not run", "not run here")
+    return w, f"{dataset} is not in profile {prof.name}: `arlib grid --profile paper --datasets {dataset}` runs it with Appendix D's settings. " + paper_note(t)
+
+
+def paper_pgd_series() -> dict[str, pd.Series]:
+    """The "PGD" rows of Tables 3, 4 (ResNet-56) and 5 as Series indexed by ε (Fig. 12's dashed lines)."""
+    from . import paper as P
+
+    out = {}
+    for ds, t in _PAPER_TABLE.items():
+        w = P.wide(t) if t == 5 else P.wide(t, model="resnet56")
+        name = {"cifar10": "CIFAR10", "cifar100": "CIFAR100", "tinyimagenet": "Tiny-ImageNet"}[ds]
+        out[f"paper, {name} (Table {t})"] = w.loc["pgd_acc"]
+    return out
+
+
+def datasets_overview(profile) -> pd.DataFrame:
+    """Which of the paper's datasets ``profile`` runs, the paper's table for each, and the command that runs the paper's settings."""
+    prof = resolve_profile(profile)
+    rows = []
+    for ds, t in _PAPER_TABLE.items():
+        rows.append({"dataset": ds, "paper table": f"Table {t}", f"in profile {prof.name}": "yes" if ds in prof.datasets else "not run here",
+                     "command (paper settings, GPU)": f"arlib grid --profile paper --datasets {ds}"})
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+def speed_table(path: str | os.PathLike = "benchmarks/results/training.json") -> pd.DataFrame | None:
+    """``benchmarks/results/training.json`` flattened to a table (``section``, ``key``, ``value``); ``None`` if the file is absent.
+
+    Lists of numbers (timed windows) are shown by their median.
+    """
+    path = Path(path)
+    if not path.is_absolute() and not path.exists():
+        path = Path(__file__).resolve().parent.parent / path
+    if not path.is_file():
+        return None
+    _record_input(path)
+    doc = json.loads(path.read_text())
+    rows = []
+
+    def walk(prefix: list[str], v):
+        if isinstance(v, Mapping):
+            for k, x in v.items():
+                walk(prefix + [str(k)], x)
+        elif isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v):
+            rows.append((prefix[0], ".".join(prefix[1:]) + " (median)", float(np.median(v))))
+        else:
+            rows.append((prefix[0], ".".join(prefix[1:]), v if not isinstance(v, list) else json.dumps(v)))
+
+    for section, v in doc.items():
+        walk([section], v)
+    return pd.DataFrame(rows, columns=["section", "key", "value"])
+
+
 # ----------------------------------------------------------------------------- provenance
 
 
@@ -558,10 +763,10 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
 
     from . import data, spectral
     from .analysis import strict_fp32
-    from .train import load_model
+    from .train import default_device, load_model
 
     cfg = run.config
-    device = torch.device("cpu")
+    device = default_device()
     ds = data.prepare(cfg.data, data_root)
     model = load_model(run, device=device, num_classes=ds.num_classes)
     transform = data.test_transform(ds.name)
@@ -575,7 +780,7 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
         dist.fill_diagonal_(float("inf"))
         k = int(torch.argmin(dist))
         w_min, pair = float(dist.flatten()[k]), (k // w.shape[0], k % w.shape[0])
-        example = torch.zeros(1, int(ds.train.images.shape[1]), hw, hw)
+        example = torch.zeros(1, int(ds.train.images.shape[1]), hw, hw, device=device)
         sizes = spectral.record_input_sizes(model, example)
         svs = spectral.layer_singular_values(model, sizes)
 
@@ -600,8 +805,8 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
     dists, margins_pos = [], []
     with strict_fp32():
         for start in range(0, len(ds.train), 250):
-            x = transform(ds.train.images[start : start + 250]).float().requires_grad_(True)
-            y = ds.train.labels[start : start + 250].long()
+            x = transform(ds.train.images[start : start + 250].to(device)).float().requires_grad_(True)
+            y = ds.train.labels[start : start + 250].to(device).long()
             z = model(x)
             true = z.gather(1, y[:, None])[:, 0]
             other = z.scatter(1, y[:, None], float("-inf")).max(1).values
@@ -609,8 +814,8 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
             (g,) = torch.autograd.grad(m.sum(), x)
             gn = g.flatten(1).norm(dim=1)
             ok = (m > 0) & (gn > 0)
-            dists.append((m[ok] / gn[ok]).detach().double())
-            margins_pos.append(m[m > 0].detach().double())
+            dists.append((m[ok] / gn[ok]).detach().double().cpu())
+            margins_pos.append(m[m > 0].detach().double().cpu())
     d = torch.cat(dists).numpy() if dists else np.zeros(0)
     mp = torch.cat(margins_pos).numpy() if margins_pos else np.zeros(0)
     v_min = float(d.min()) if d.size else float("nan")
@@ -630,6 +835,7 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
         "v_q01": float(np.quantile(d, 0.01)) if d.size else float("nan"),
         "v_median": float(np.median(d)) if d.size else float("nan"),
         "v_n": int(d.size),
+        "input_dim": int(ds.train.images[0].numel()) if hw == ds.image_size else int(ds.train.images.shape[1]) * hw * hw,
         "u_min": float(mp.min()) if mp.size else float("nan"),
         "u_median": float(np.median(mp)) if mp.size else float("nan"),
     }
@@ -645,7 +851,8 @@ def bound_table(df: pd.DataFrame, data_root=None, gamma: float | None = None) ->
 
     Columns: ``eps``, ``seed``, ``short``, ``w_min``, ``log10_prod_sigma_min`` (all conv
     layers), ``n_wide`` / ``n_layers``, ``log10_prod_sigma_min_not_wide``, ``v_min``,
-    ``v_median``, ``u_min``, ``log10_u_lower`` (the theorem's lower bound on ``u_min``),
+    ``v_median``, ``l2_radius_of_eps_ball`` (the l2 radius of the training l_inf ball,
+    ``eps/255 * sqrt(input_dim)``, for scale), ``u_min``, ``log10_u_lower`` (the theorem's lower bound on ``u_min``),
     ``first_term`` = ``max(0, 1 - 10**log10_u_lower / gamma)`` with ``gamma`` (default: the
     run's median positive training margin, so that the ramp loss is not trivially 0 or 1),
     and ``available`` (False where neither ``bound.json`` nor ``model.pt`` exists).
@@ -664,7 +871,9 @@ def bound_table(df: pd.DataFrame, data_root=None, gamma: float | None = None) ->
         rows.append({**base, "available": True, "w_min": b["w_min"], "log10_prod_sigma_min": b["log10_prod_sigma_min"],
                      "n_wide": b["n_wide"], "n_layers": b["n_layers"],
                      "log10_prod_sigma_min_not_wide": b["log10_prod_sigma_min_not_wide"],
-                     "v_min": b["v_min"], "v_median": b["v_median"], "u_min": b["u_min"], "gamma": g,
+                     "v_min": b["v_min"], "v_median": b["v_median"],
+                     "l2_radius_of_eps_ball": float(r["eps"]) / 255 * math.sqrt(b.get("input_dim") or float("nan")),
+                     "u_min": b["u_min"], "gamma": g,
                      "log10_u_lower": lu, "first_term": first})
     return pd.DataFrame(rows)
 
@@ -681,5 +890,3 @@ def bound_layers(df: pd.DataFrame, data_root=None) -> pd.DataFrame:
             rows.append({"eps": r["eps"], "seed": r["seed"], "short": r["short"], **l})
     return pd.DataFrame(rows)
 
-
-__all__.append("bound_layers")

@@ -1,0 +1,219 @@
+"""The claims ledger on hand-made results whose verdicts are known (no training, no store)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from arlib import claims
+
+LAYERS = [f"layer{i}" for i in range(12)]
+
+
+def frame(values_by_eps: dict, experiment="pgd", spectral_norm=np.nan, extra: dict | None = None) -> pd.DataFrame:
+    """Rows like arlib.report.collect's: {eps: {metric: [value per seed]}}."""
+    rows = []
+    for eps, metrics in values_by_eps.items():
+        n = len(next(iter(metrics.values())))
+        for s in range(n):
+            r = {"hash": f"{experiment}{eps}{spectral_norm}{s}".ljust(16, "0"), "experiment": experiment, "eps": float(eps), "seed": s,
+                 "spectral_norm": spectral_norm, "dataset": "cifar10", "model": "resnet8", "method": "pgd"}
+            r["short"] = r["hash"][:8]
+            for m, vals in metrics.items():
+                r[m] = vals[s]
+            for k, v in (extra or {}).get(eps, {}).items():
+                r[k] = v[s] if isinstance(v, list) else v
+            rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def verdict(frames, claim_id, **opts):
+    led = claims.evaluate(frames, ids=[claim_id], **opts)
+    assert list(led["id"]) == [claim_id]
+    return led["verdict"].iloc[0], led["ours"].iloc[0]
+
+
+# ----------------------------------------------------------------------------- the rule
+
+
+def test_compare_clear_trend_holds():
+    df = frame({4: {"delta_loss": [1.00, 1.02, 0.98]}, 16: {"delta_loss": [0.50, 0.52, 0.48]}})
+    t = claims.compare(df, "delta_loss", -1, 4, 16)
+    assert t.verdict == "holds"
+    assert t.diff == pytest.approx(-0.5)
+    assert t.noise == pytest.approx(np.sqrt(2) * 0.02)
+    assert t.lo == (pytest.approx(1.0), pytest.approx(0.02), 3)
+
+
+def test_compare_reversed_does_not_hold():
+    df = frame({4: {"delta_loss": [0.50, 0.52, 0.48]}, 16: {"delta_loss": [1.00, 1.02, 0.98]}})
+    assert claims.compare(df, "delta_loss", -1).verdict == "does not hold"
+
+
+def test_compare_within_noise_is_inconclusive():
+    df = frame({4: {"delta_loss": [1.0, 0.8, 1.2]}, 16: {"delta_loss": [0.95, 0.75, 1.15]}})
+    t = claims.compare(df, "delta_loss", -1)
+    assert t.verdict == "inconclusive" and t.reason == "within seed noise"
+
+
+def test_compare_single_seed_is_inconclusive_unless_noise_can_be_borrowed():
+    one = frame({4: {"delta_loss": [1.0]}, 16: {"delta_loss": [0.5]}}, experiment="fgsm")
+    t = claims.compare(one, "delta_loss", -1)
+    assert t.verdict == "inconclusive" and "single seed" in t.reason
+    pgd = frame({4: {"delta_loss": [0.9, 0.91, 0.89]}, 16: {"delta_loss": [0.6, 0.61, 0.59]}})
+    t = claims.compare(one, "delta_loss", -1, noise_df=pgd)
+    assert t.verdict == "holds" and t.borrowed
+    assert t.noise == pytest.approx(np.sqrt(2) * 0.01)
+    assert "borrowed" in t.evidence()
+
+
+def test_compare_missing_cell_is_inconclusive():
+    df = frame({4: {"delta_loss": [1.0, 1.1]}})
+    t = claims.compare(df, "delta_loss", -1, 4, 16)
+    assert t.verdict == "inconclusive" and t.reason == "not run"
+    assert claims.compare(None, "delta_loss", -1).verdict == "inconclusive"
+
+
+def test_combine():
+    assert claims.combine(["holds", "holds"]) == "holds"
+    assert claims.combine(["holds", "inconclusive"]) == "inconclusive"
+    assert claims.combine(["holds", "does not hold", "inconclusive"]) == "does not hold"
+    assert claims.combine([]) == "inconclusive"
+
+
+def test_claim_eps_defaults_to_4_and_16_else_the_grid_ends():
+    assert claims.claim_eps(frame({0: {"x": [1]}, 4: {"x": [1]}, 8: {"x": [1]}, 16: {"x": [1]}})) == (4.0, 16.0)
+    assert claims.claim_eps(frame({0: {"x": [1]}, 2: {"x": [1]}, 6: {"x": [1]}})) == (2.0, 6.0)
+
+
+# ----------------------------------------------------------------------------- the claims
+
+
+def test_loss_gap_and_accuracy_claims():
+    pgd = frame({0: {"delta_loss": [2.0, 2.1, 1.9], "test_acc": [80, 81, 79]},
+                 4: {"delta_loss": [1.5, 1.55, 1.45], "test_acc": [70, 71, 69]},
+                 16: {"delta_loss": [0.8, 0.85, 0.75], "test_acc": [72, 73, 71]}})
+    assert verdict({"pgd": pgd}, "loss_gap_falls")[0] == "holds"
+    v, ours = verdict({"pgd": pgd}, "test_acc_falls")
+    assert v == "does not hold"  # accuracy rose 70 -> 72, beyond noise
+    assert "ε=4" in ours and "ε=16" in ours and "n=3" in ours
+
+
+def test_margins_claim_needs_train_and_test():
+    base = {"train_margin_std": [2.0, 2.05, 1.95], "train_margin_abs_mean": [3.0, 3.05, 2.95],
+            "test_margin_std": [2.0, 2.05, 1.95], "test_margin_abs_mean": [3.0, 3.05, 2.95]}
+    smaller = {k: [v - 1.0 for v in vals] for k, vals in base.items()}
+    assert verdict({"pgd": frame({4: base, 16: smaller})}, "margins_concentrate")[0] == "holds"
+    mixed = dict(smaller, test_margin_std=[3.0, 3.05, 2.95])
+    assert verdict({"pgd": frame({4: base, 16: mixed})}, "margins_concentrate")[0] == "does not hold"
+
+
+def test_loss_variation_claim_checks_every_radius():
+    lo = {"lv_mean_eps1": [0.03, 0.031, 0.029], "lv_mean_eps2": [0.06, 0.061, 0.059], "lv_mean_eps4": [0.13, 0.131, 0.129]}
+    hi = {"lv_mean_eps1": [0.02, 0.021, 0.019], "lv_mean_eps2": [0.04, 0.041, 0.039], "lv_mean_eps4": [0.09, 0.091, 0.089]}
+    v, ours = verdict({"pgd": frame({4: lo, 16: hi})}, "loss_variation_falls")
+    assert v == "holds" and "ε'=4" in ours
+    hi_noisy = dict(hi, lv_mean_eps4=[0.13, 0.2, 0.06])
+    assert verdict({"pgd": frame({4: lo, 16: hi_noisy})}, "loss_variation_falls")[0] == "inconclusive"
+
+
+def sv_frame(std4: list[float], std16: list[float]) -> pd.DataFrame:
+    d4 = {"sv_std_operator": dict(zip(LAYERS, std4)), "sv_std_reshaped": dict(zip(LAYERS, std4))}
+    d16 = {"sv_std_operator": dict(zip(LAYERS, std16)), "sv_std_reshaped": dict(zip(LAYERS, std16))}
+    return frame({4: {"delta_loss": [1.0]}, 16: {"delta_loss": [0.5]}}, extra={4: d4, 16: d16})
+
+
+def test_sv_claim_counts_layers():
+    rng = np.random.default_rng(0)
+    s4 = list(1 + rng.random(12))
+    assert verdict({"pgd": sv_frame(s4, [s - 0.3 for s in s4])}, "sv_std_falls")[0] == "holds"
+    assert verdict({"pgd": sv_frame(s4, [s + 0.3 for s in s4])}, "sv_std_falls")[0] == "does not hold"
+    half = [s - 0.3 if i % 2 else s + 0.3 for i, s in enumerate(s4)]
+    v, ours = verdict({"pgd": sv_frame(s4, half)}, "sv_std_falls")
+    assert v == "inconclusive"
+    assert "6 of 12 layers" in ours and "reshaped" in ours
+
+
+def test_sv_claim_uses_the_b2_sums():
+    # 10 of 12 layers fall a little, 2 rise a lot: the summed increase wins -> not "holds".
+    s4 = [1.0] * 12
+    s16 = [0.99] * 10 + [2.0, 2.0]
+    assert verdict({"pgd": sv_frame(s4, s16)}, "sv_std_falls")[0] == "inconclusive"
+
+
+def test_fgsm_claim_borrows_pgd_noise():
+    pgd = frame({4: {"delta_loss": [1.0, 1.01, 0.99], "test_acc": [70, 70.5, 69.5]},
+                 16: {"delta_loss": [0.7, 0.71, 0.69], "test_acc": [65, 65.5, 64.5]}})
+    fgsm = frame({4: {"delta_loss": [0.9], "test_acc": [72]}, 8: {"delta_loss": [0.8], "test_acc": [70]},
+                  16: {"delta_loss": [0.6], "test_acc": [66]}}, experiment="fgsm")
+    v, ours = verdict({"pgd": pgd, "fgsm": fgsm}, "fgsm_same_trends")
+    assert v == "holds" and "borrowed" in ours
+    assert verdict({"fgsm": fgsm}, "fgsm_same_trends")[0] == "inconclusive"
+    assert verdict({"pgd": pgd}, "fgsm_same_trends") == ("inconclusive", "not run")
+
+
+def test_spectral_claim_turn_of_the_error_gap():
+    pgd = frame({4: {"delta_loss": [0.70, 0.71, 0.69], "delta_acc": [10.0, 10.1, 9.9]},
+                 16: {"delta_loss": [0.55, 0.56, 0.54], "delta_acc": [12.0, 12.1, 11.9]}})
+    sp1 = frame({4: {"delta_loss": [0.22], "delta_acc": [6.4]}, 16: {"delta_loss": [0.17], "delta_acc": [4.8]}},
+                experiment="spectral", spectral_norm=1.0)
+    sp3 = frame({4: {"delta_loss": [0.60], "delta_acc": [9.6]}, 16: {"delta_loss": [0.47], "delta_acc": [10.5]}},
+                experiment="spectral", spectral_norm=3.0)
+    frames = {"pgd": pgd, "spectral": pd.concat([sp1, sp3], ignore_index=True)}
+    v, ours = verdict(frames, "spectral_turns_error_gap")
+    assert v == "holds", ours
+    assert "SP 1" in ours and "uncontrolled" in ours
+    # Tightest clip leaves the error gap rising: the turn is not there.
+    sp1_up = sp1.assign(delta_acc=np.where(sp1["eps"] == 16, 8.0, 6.4))
+    frames = {"pgd": pgd, "spectral": pd.concat([sp1_up, sp3], ignore_index=True)}
+    assert verdict(frames, "spectral_turns_error_gap")[0] == "does not hold"
+
+
+def test_pgd_accuracy_claim_and_error_gap_claim():
+    pgd = frame({4: {"pgd_acc_correct": [40, 41, 39], "delta_acc": [5, 5.1, 4.9], "delta_loss": [1, 1.01, 0.99]},
+                 16: {"pgd_acc_correct": [55, 56, 54], "delta_acc": [4, 4.1, 3.9], "delta_loss": [0.8, 0.81, 0.79]}})
+    assert verdict({"pgd": pgd}, "pgd_acc_rises")[0] == "holds"
+    assert verdict({"pgd": pgd}, "error_gap_rises_cifar10")[0] == "does not hold"
+
+
+def test_uncontrolled_rows_only_for_pgd_claims():
+    pgd = frame({4: {"delta_loss": [1.0, 1.01, 0.99]}, 16: {"delta_loss": [0.5, 0.51, 0.49]}})
+    clipped = frame({4: {"delta_loss": [0.1, 0.1, 0.1]}, 16: {"delta_loss": [5.0, 5.0, 5.0]}}, spectral_norm=1.0)
+    assert verdict({"pgd": pd.concat([pgd, clipped], ignore_index=True)}, "loss_gap_falls")[0] == "holds"
+
+
+# ----------------------------------------------------------------------------- the ledger
+
+
+def test_evaluate_every_claim_on_empty_frames_is_inconclusive():
+    led = claims.evaluate({})
+    assert list(led.columns) == ["id", "section", "claim", "paper", "ours", "verdict"]
+    assert len(led) == len(claims.CLAIMS)
+    assert set(led["verdict"]) == {"inconclusive"}
+    assert led["paper"].str.len().min() > 20  # the paper's evidence is always there
+
+
+def test_paper_evidence_quotes_the_tables():
+    led = claims.evaluate({}).set_index("id")
+    assert "0.669 / 0.606 / 0.545" in led.at["loss_gap_falls", "paper"]  # Table 3, ResNet-56
+    assert "4.7465" in led.at["sv_std_falls", "paper"] and "0.4372" in led.at["sv_std_falls", "paper"]
+    assert "0.0273 / 0.0236 / 0.0215" in led.at["loss_variation_falls", "paper"]  # Table 1
+    assert "6.44 / 5.51 / 4.76" in led.at["spectral_turns_error_gap", "paper"]  # Table 6, SP 1
+    assert "0.429 / 0.409 / 0.385" in led.at["fgsm_same_trends", "paper"]  # Table 2
+
+
+def test_unknown_claim_id_raises():
+    with pytest.raises(KeyError):
+        claims.evaluate({}, ids=["no_such_claim"])
+
+
+def test_ledger_with_given_frames_and_summary():
+    pgd = frame({4: {"delta_loss": [1.0, 1.01, 0.99], "test_acc": [70, 70.5, 69.5]},
+                 16: {"delta_loss": [0.5, 0.51, 0.49], "test_acc": [65, 65.5, 64.5]}})
+    led = claims.ledger("smoke", frames={"pgd": pgd})
+    v = led.set_index("id")["verdict"]
+    assert v["loss_gap_falls"] == "holds" and v["test_acc_falls"] == "holds"
+    assert set(v) <= set(claims.VERDICTS)
+    text = claims.summary(led)
+    assert text.startswith(f"Of {len(led)} claims") and "2 holds" in text

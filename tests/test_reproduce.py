@@ -1,0 +1,50 @@
+"""The committed `cpu` results are what the code produces.
+
+Re-trains the cheapest committed cell of the cpu grid (plain training,
+eps 0: about a minute on 2 cores) from scratch into a temporary store and
+compares its final metrics with the committed ones.
+
+Tolerance: the grid ran with one thread per worker (OMP_NUM_THREADS=1); with
+the same thread count and precision on the same CPU type the run is
+bit-for-bit repeatable (see test_train's resume tests). A different thread
+count or a CPU without native bf16 (precision "auto" then means fp32)
+changes floating-point reduction order, and 40 epochs amplify that, so the
+check allows 3 points of accuracy and 15% (relative) of the losses — far
+below the differences between eps cells that the book interprets.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from arlib import profiles
+from arlib.config import standard_adv
+from arlib.store import Store, default_root
+from arlib.train import resolve_precision, train_run
+from conftest import needs_cifar10
+
+ACC_TOL = 3.0
+LOSS_RTOL = 0.15
+
+
+@needs_cifar10
+def test_committed_cpu_cell_reproduces(tmp_path):
+    cfg = profiles.get("cpu").base("cifar10").replace(adv=standard_adv(0))
+    committed = Store.for_profile("cpu", default_root()).find(cfg)
+    if committed is None or not committed.finished:
+        pytest.skip("the cpu grid's eps-0 cell is not committed yet")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the grid's workers ran
+    try:
+        fresh = train_run(cfg, Store(tmp_path), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    a, b = committed.metrics()["final"], fresh.metrics()["final"]
+    same_setup = committed.read_json("provenance.json")["precision"] == resolve_precision(cfg.train.precision, torch.device("cpu"))
+    for k in ("train_acc", "test_acc", "pgd_acc_all"):
+        assert abs(a[k] - b[k]) <= ACC_TOL, (k, a[k], b[k], same_setup)
+    for k in ("train_loss", "test_loss"):
+        assert math.isclose(a[k], b[k], rel_tol=LOSS_RTOL, abs_tol=0.01), (k, a[k], b[k], same_setup)
