@@ -205,9 +205,9 @@ def device_name(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()} cpu, {torch.get_num_threads()} threads"
 
 
-def provenance(cfg: RunConfig, ds: data.Dataset, device, precision: str) -> dict:
+def provenance(cfg: RunConfig, ds: data.Dataset, device, precision: str, commit: str) -> dict:
     return {
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "arlib_version": __version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
@@ -279,6 +279,8 @@ def train_run(
     existing = store.find(cfg)
     if existing is not None and existing.finished:
         return existing
+    # The commit of the code that trains, read now: the tree may move on during a long run.
+    commit = git_commit()
     ds = data.prepare(cfg.data, data_root)  # fails before anything is written when data is missing
     run = store.run(cfg)
     with run.lock(lock_timeout):  # raises store.Timeout if another process holds it past lock_timeout
@@ -331,7 +333,7 @@ def train_run(
         t0 = time.perf_counter()
         metrics = final_metrics(model, ds, cfg, device)
         eval_seconds = time.perf_counter() - t0
-        prov = provenance(cfg, ds, device, precision)
+        prov = provenance(cfg, ds, device, precision, commit)
         prov.update(train_seconds=elapsed, eval_seconds=eval_seconds, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         atomic_torch_save(run.file("model.pt"), model.state_dict())
         atomic_write_json(run.file("provenance.json"), prov)
