@@ -44,14 +44,17 @@ def test_smoke_training_run_on_real_images(store):
 
 
 def test_training_learns_something(store):
-    # Clean training on 200 real images for 6 epochs: the loss falls and the fit
-    # beats chance (10%) by more than 3 binomial standard deviations (3 x 2.1 points).
-    # Fixup's zero-initialised branches make the first epochs slow, hence the modest bar.
-    cfg = tiny_cfg(eps=0, epochs=6).replace(data={"train_per_class": 20, "augment": False}, train={"milestones": (5,)})
+    # Clean training on 200 real images for 6 epochs: the loss falls and the fit beats
+    # chance (10%) by more than 4 binomial standard deviations (4 x 2.1 points). The BN
+    # variant, because Fixup's zero-initialised branches need a few hundred steps before
+    # they learn at all (the Fixup net's fit is checked at scale by test_reproduce: 96%).
+    cfg = tiny_cfg(eps=0, epochs=6).replace(
+        data={"train_per_class": 20, "augment": False}, model={"bn": True}, train={"milestones": (5,), "batch_size": 20}
+    )
     m = train_run(cfg, store, progress=False).metrics()
     hist = m["history"]
-    assert hist[-1]["train_running_loss"] < hist[0]["train_running_loss"] - 0.05
-    assert m["final"]["train_acc"] > 16.5
+    assert hist[-1]["train_running_loss"] < hist[0]["train_running_loss"] - 0.1
+    assert m["final"]["train_acc"] > 18.5
 
 
 @pytest.mark.parametrize("method", ["pgd", "fgsm"])
