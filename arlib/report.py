@@ -890,3 +890,55 @@ def bound_layers(df: pd.DataFrame, data_root=None) -> pd.DataFrame:
             rows.append({"eps": r["eps"], "seed": r["seed"], "short": r["short"], **l})
     return pd.DataFrame(rows)
 
+
+
+def speed_summary(path: str | os.PathLike = "benchmarks/results/training.json") -> pd.DataFrame | None:
+    """The headline of the training-speed benchmark: one row per network.
+
+    Images/s of the torchattacks peer loop (fp32, NCHW) and of arlib's training step, their
+    ratio (median of interleaved windows), achieved GFLOP/s against the matmul peak measured
+    in the same run. ``None`` if the benchmark has not been run.
+    """
+    path = Path(path)
+    if not path.is_absolute() and not path.exists():
+        path = Path(__file__).resolve().parent.parent / path
+    if not path.is_file():
+        return None
+    _record_input(path)
+    doc = json.loads(path.read_text())
+    rows = []
+    for key, sec in doc.items():
+        if not key.startswith("main_"):
+            continue
+        loops, peak = sec["loops"], sec["matmul_peak_gflops"][f"threads_{sec['threads']}"]
+        rows.append({
+            "network": key.removeprefix("main_"),
+            "profile": sec.get("profile"),
+            "threads": sec["threads"],
+            "GFLOP / image / step": sec["flops"]["per_image_per_step"] / 1e9,
+            "peer img/s (fp32)": loops["peer"]["images_per_s"],
+            "arlib img/s": loops["arlib"]["images_per_s"],
+            "arlib / peer": loops["arlib"]["ratio_vs_peer"],
+            "peer GFLOP/s": loops["peer"]["gflops_per_s"],
+            "arlib GFLOP/s": loops["arlib"]["gflops_per_s"],
+            "matmul peak fp32 / bf16 GFLOP/s": f"{peak['float32']:.0f} / {peak['bfloat16']:.0f}",
+            "load average": ", ".join(f"{x:.1f}" for x in sec.get("load_after", [])),
+        })
+    return pd.DataFrame(rows).set_index("network").round(2) if rows else None
+
+
+def sizing_probes(root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The runs that sized the cpu profile (``results/probes``): settings and outcome of each."""
+    from .store import Store, default_root
+
+    store = Store(Path(root) if root is not None else default_root() / "probes")
+    rows = []
+    for run in store.runs():
+        if not run.finished:
+            continue
+        _record_input(run.path)
+        c, f = run.config, run.metrics()["final"]
+        rows.append({"run": run.hash[:8], "model": c.model.name, "images/class": c.data.train_per_class, "augment": c.data.augment,
+                     "batch": c.train.batch_size, "lr": c.train.lr, "epochs": c.train.epochs, "eps": c.adv.eps,
+                     "train acc": f["train_acc"], "test acc": f["test_acc"], "loss gap": f["delta_loss"]})
+    return pd.DataFrame(rows).sort_values(["images/class", "batch", "lr", "epochs"]).reset_index(drop=True).round(3) if rows else pd.DataFrame()
