@@ -403,22 +403,49 @@ def _conv_input_size(name: str, module: nn.Conv2d, input_sizes: Mapping[str, Siz
     return _pair(input_sizes[name])
 
 
+def many_conv_singular_values(
+    convs: Sequence[tuple[Tensor, Size2, Size2, Any]], dtype: torch.dtype = torch.float64, method: str = "svd", workers: int = 1
+) -> list[Tensor]:
+    """:func:`conv_singular_values` of many ``(weight, input_size, stride, padding)`` at once.
+
+    ``workers > 1`` spreads the layers over a thread pool. PyTorch's batched
+    CPU decompositions run each batch on one core but release the GIL, so
+    layers decompose in parallel, one per core; the values are identical to
+    the sequential ones (each layer is still one deterministic call).
+    """
+
+    def one(spec: tuple[Tensor, Size2, Size2, Any]) -> Tensor:
+        weight, size, stride, padding = spec
+        return conv_singular_values(weight, size, stride, padding, dtype, method)
+
+    if workers <= 1 or len(convs) < 2:
+        return [one(c) for c in convs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Largest layers first so the pool does not end on one long task.
+    order = sorted(range(len(convs)), key=lambda i: -convs[i][0].numel() * _pair(convs[i][1])[0] * _pair(convs[i][1])[1])
+    out: list[Tensor | None] = [None] * len(convs)
+    with ThreadPoolExecutor(workers) as pool:
+        for i, values in zip(order, pool.map(one, [convs[i] for i in order])):
+            out[i] = values
+    return out  # type: ignore[return-value]
+
+
 def layer_singular_values(
-    model: nn.Module, input_sizes: Mapping[str, Size2], dtype: torch.dtype = torch.float64, method: str = "svd"
+    model: nn.Module, input_sizes: Mapping[str, Size2], dtype: torch.dtype = torch.float64, method: str = "svd", workers: int = 1
 ) -> dict[str, Tensor]:
     """Operator singular values of every ``Conv2d`` (circular, at its recorded input size) and ``Linear``.
 
-    Convs: :func:`conv_singular_values` (``method`` applies to them);
-    linear layers: :func:`linear_singular_values`.  Keys: module names.
+    Convs: :func:`conv_singular_values` (``method`` applies to them; ``workers``
+    as in :func:`many_conv_singular_values`); linear layers:
+    :func:`linear_singular_values`.  Keys: module names.
     """
-    result: dict[str, Tensor] = {}
-    for name, module in _layers(model):
-        if isinstance(module, nn.Conv2d):
-            size = _conv_input_size(name, module, input_sizes)
-            result[name] = conv_singular_values(module.weight, size, module.stride, module.padding, dtype, method)
-        else:
-            result[name] = linear_singular_values(module.weight, dtype)
-    return result
+    layers = _layers(model)
+    convs = [(n, m) for n, m in layers if isinstance(m, nn.Conv2d)]
+    specs = [(m.weight, _conv_input_size(n, m, input_sizes), m.stride, m.padding) for n, m in convs]
+    values = many_conv_singular_values(specs, dtype, method, workers)
+    by_name = dict(zip([n for n, _ in convs], values))
+    return {n: by_name[n] if n in by_name else linear_singular_values(m.weight, dtype) for n, m in layers}
 
 
 def singular_value_std(
