@@ -282,6 +282,11 @@ def train_run(
     # The commit of the code that trains, read now: the tree may move on during a long run.
     commit = git_commit()
     ds = data.prepare(cfg.data, data_root)  # fails before anything is written when data is missing
+    if device.type == "cuda":
+        # The uint8 images live on the GPU (150 MB for CIFAR): batches and their
+        # augmentation never cross the bus, as in airbench.
+        ds = data.Dataset(ds.name, ds.classes, data.Split(ds.train.images.to(device), ds.train.labels.to(device)),
+                          data.Split(ds.test.images.to(device), ds.test.labels.to(device)), ds.fingerprint, ds.source)
     run = store.run(cfg)
     with run.lock(lock_timeout):  # raises store.Timeout if another process holds it past lock_timeout
         if run.finished:
