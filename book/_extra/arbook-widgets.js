@@ -17,7 +17,12 @@
     var base = src.split("?")[0];
     base = base.slice(0, base.lastIndexOf("/") + 1);
     window.require.config({
-      paths: { "@jupyter-widgets/html-manager/dist": base + "html-manager" },
+      // Any "@jupyter-widgets/..." id resolves into the served bundle folder too: the
+      // controls' CSS is loaded under such ids and its font URLs follow them.
+      paths: {
+        "@jupyter-widgets/html-manager/dist": base + "html-manager",
+        "@jupyter-widgets": base + "html-manager",
+      },
     });
   }
 
