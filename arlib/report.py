@@ -592,18 +592,25 @@ def datasets_overview(profile) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("dataset")
 
 
-def speed_table(path: str | os.PathLike = "benchmarks/results/training.json") -> pd.DataFrame | None:
-    """``benchmarks/results/training.json`` flattened to a table (``section``, ``key``, ``value``); ``None`` if the file is absent.
-
-    Lists of numbers (timed windows) are shown by their median.
-    """
+def _read_benchmark(path: str | os.PathLike) -> dict | None:
+    """A benchmark's JSON (a relative path is tried from the repository root too), or None."""
     path = Path(path)
     if not path.is_absolute() and not path.exists():
         path = Path(__file__).resolve().parent.parent / path
     if not path.is_file():
         return None
     _record_input(path)
-    doc = json.loads(path.read_text())
+    return json.loads(path.read_text())
+
+
+def speed_table(path: str | os.PathLike = "benchmarks/results/training.json") -> pd.DataFrame | None:
+    """``benchmarks/results/training.json`` flattened to a table (``section``, ``key``, ``value``); ``None`` if the file is absent.
+
+    Lists of numbers (timed windows) are shown by their median.
+    """
+    doc = _read_benchmark(path)
+    if doc is None:
+        return None
     rows = []
 
     def walk(prefix: list[str], v):
@@ -899,13 +906,9 @@ def speed_summary(path: str | os.PathLike = "benchmarks/results/training.json") 
     ratio (median of interleaved windows), achieved GFLOP/s against the matmul peak measured
     in the same run. ``None`` if the benchmark has not been run.
     """
-    path = Path(path)
-    if not path.is_absolute() and not path.exists():
-        path = Path(__file__).resolve().parent.parent / path
-    if not path.is_file():
+    doc = _read_benchmark(path)
+    if doc is None:
         return None
-    _record_input(path)
-    doc = json.loads(path.read_text())
     rows = []
     for key, sec in doc.items():
         if not key.startswith("main_"):
