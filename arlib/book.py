@@ -455,7 +455,14 @@ def build_book(
             print(f"    {line}", flush=True)
 
     if html:
-        seconds, warnings = run_jupyter_book(root, strict=strict, all_pages=titles_changed)
+        # Sphinx does not recopy html_extra_path files (the widget glue script) or re-read
+        # _config.yml on an incremental build: rebuild every page when either changed.
+        extra_hash = hashlib.sha256(b"".join(p.read_bytes() for p in sorted((root / "book" / "_extra").rglob("*")) + [root / "_config.yml"] if p.is_file())).hexdigest()
+        extra_stamp = root / "_build" / ".arbook-extra-hash"
+        extra_changed = not extra_stamp.exists() or extra_stamp.read_text() != extra_hash
+        seconds, warnings = run_jupyter_book(root, strict=strict, all_pages=titles_changed or extra_changed)
+        extra_stamp.parent.mkdir(parents=True, exist_ok=True)
+        extra_stamp.write_text(extra_hash)
         print(f"jupyter-book build: {seconds:.1f} s, {len(warnings)} warning(s)", flush=True)
         for w in warnings:
             print(f"  {w}")
