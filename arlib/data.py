@@ -214,14 +214,28 @@ def _try_download(name: str, dest: Path) -> tuple[str, Path] | tuple[None, None]
         return None, None
     import torchvision
 
+    import shutil
+    import tempfile
+
     klass = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+    # Download into a scratch folder and move it into the cache only when complete, so an
+    # offline attempt leaves nothing behind.
+    scratch = Path(tempfile.mkdtemp(prefix="arlib-download-"))
     try:
+        klass(str(scratch), train=True, download=True)
+        klass(str(scratch), train=False, download=True)
+        kind, found = _locate(name, [scratch])
+        if kind is None:
+            return None, None
         dest.mkdir(parents=True, exist_ok=True)
-        klass(str(dest), train=True, download=True)
-        klass(str(dest), train=False, download=True)
+        target = dest / found.name
+        if not target.exists():
+            shutil.move(str(found), str(target))
+        return _locate(name, [dest])
     except Exception:  # offline, proxy, partial file: any failure means "not available"
         return None, None
-    return _locate(name, [dest])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _unpack(tarball: Path, cache: Path) -> Path:
