@@ -143,30 +143,14 @@ def pgd_eval(model, split: data.Split, dataset: str, eval_cfg, device, seed: int
     """PGD accuracy with the paper's protocol (Appendix D.2), both conventions.
 
     ``pgd_acc_correct``: over test examples classified correctly when clean (the
-    paper's "PGD" rows); ``pgd_acc_all``: over all test examples (RobustBench).
+    paper's "PGD" rows); ``pgd_acc_all``: examples correct both clean and under
+    attack, over all test examples (RobustBench). One implementation:
+    :func:`arlib.analysis.pgd_accuracy`.
     """
-    model.eval()
-    transform = data.test_transform(dataset)
-    gen = torch.Generator().manual_seed(seed)
-    n, n_clean, n_adv_all, n_adv_of_clean = 0, 0, 0, 0
-    for start in range(0, len(split), eval_cfg.batch_size):
-        x = transform(split.images[start : start + eval_cfg.batch_size].to(device))
-        y = split.labels[start : start + eval_cfg.batch_size].to(device)
-        with torch.no_grad():
-            clean_ok = model(x).argmax(1) == y
-        x_adv = pgd(model, x, y, eval_cfg.eps / 255, eval_cfg.alpha / 255, eval_cfg.steps, mode="eval", generator=gen)
-        with torch.no_grad():
-            adv_ok = model(x_adv).argmax(1) == y
-        n += len(y)
-        n_clean += clean_ok.sum().item()
-        n_adv_all += adv_ok.sum().item()
-        n_adv_of_clean += (adv_ok & clean_ok).sum().item()
-    return {
-        "pgd_acc_all": 100 * n_adv_all / n,
-        "pgd_acc_correct": 100 * n_adv_of_clean / max(n_clean, 1),
-        "pgd_n": n,
-        "pgd_n_clean_correct": n_clean,
-    }
+    from .analysis import pgd_accuracy
+
+    r = pgd_accuracy(model, split, data.test_transform(dataset), eval_cfg.eps, eval_cfg.alpha, eval_cfg.steps, seed=seed, batch_size=eval_cfg.batch_size)
+    return {"pgd_acc_all": r["adv_acc_all"], "pgd_acc_correct": r["adv_acc_correct"], "pgd_n": r["n"], "pgd_n_clean_correct": r["n_correct"]}
 
 
 def final_metrics(model, ds: data.Dataset, cfg: RunConfig, device) -> dict:
