@@ -19,6 +19,8 @@ gradients during attack steps. All of it is switchable in
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import platform
 import random
 import subprocess
@@ -45,6 +47,32 @@ EpochHook = Callable[[nn.Module, int], "dict | None"]
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def tune_cpu_allocator() -> bool:
+    """Let glibc keep freed memory in the process instead of handing it back to the OS.
+
+    A PGD step allocates and frees the same few-MB activations hundreds of
+    times. With glibc's defaults much of that memory goes back to the kernel
+    (heap trimming, mmap for large blocks) and every reuse page-faults it in
+    again; measured on the 2-core machine, one PGD-10 step of the cpu profile's
+    ResNet-8 at batch 128 took 0.31 s instead of 0.45 s with the settings
+    below (ResNet-56: +7%). Numerics are untouched. Process-wide, like
+    ``torch.set_num_threads``; ``ARLIB_MALLOC_TUNING=0`` turns it off.
+    Returns whether the settings were applied (Linux with glibc only).
+    """
+    if platform.system() != "Linux" or os.environ.get("ARLIB_MALLOC_TUNING", "1") == "0":
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # musl or another libc: nothing to tune
+        return False
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # from <malloc.h>
+    return all([
+        mallopt(m_mmap_threshold, 32 << 20) == 1,  # glibc's upper limit on 64-bit
+        mallopt(m_trim_threshold, 1 << 30) == 1,
+        mallopt(m_top_pad, 64 << 20) == 1,
+    ])
 
 
 def cpu_has_bf16() -> bool:
@@ -271,6 +299,8 @@ def train_run(
         # augmentation never cross the bus, as in airbench.
         ds = data.Dataset(ds.name, ds.classes, data.Split(ds.train.images.to(device), ds.train.labels.to(device)),
                           data.Split(ds.test.images.to(device), ds.test.labels.to(device)), ds.fingerprint, ds.source)
+    if device.type == "cpu":
+        tune_cpu_allocator()
     run = store.run(cfg)
     with run.lock(lock_timeout):  # raises store.Timeout if another process holds it past lock_timeout
         if run.finished:

@@ -40,8 +40,9 @@ Modes (each well under 10 minutes on 2 cores; results merged into
   ``main_<net>`` per network;
 * ``--levers``: one lever at a time on one network (``--lever-net``); section
   ``levers_<net>``. Levers that are not config switches are applied as
-  patches for the measurement only (``bias_in_activation_dtype``: a proposed
-  model change; ``params_not_frozen``: what arlib's attack avoids;
+  patches for the measurement only (``bias_promoted_to_fp32`` and
+  ``adaptive_pool_head``: the model before the two changes the levers run
+  led to; ``params_not_frozen``: what arlib's attack avoids;
   ``torch.compile``, with ``--cold-compile`` for an empty inductor cache);
 * ``--augmentation``: per-image torchvision crop+flip vs arlib's batched uint8 gather;
 * ``--equivalence``: without random start, arlib's fp32 loop and the peer give
@@ -86,6 +87,7 @@ BATCH = 128
 EPS, ALPHA, STEPS = 8, 2, 10  # 0-255 scale, as the paper
 OUT = Path(__file__).resolve().parent / "results" / "training.json"
 DEFAULT_THREADS = torch.get_num_threads()
+ALLOCATOR = {"tuned": False}  # set once in main(): glibc malloc settings of the whole process
 
 
 # ----------------------------------------------------------------------------- machine
@@ -120,6 +122,7 @@ def machine() -> dict:
         "default_threads": DEFAULT_THREADS,
         "interop_threads": torch.get_num_interop_threads(),
         "mkldnn_bf16": train.cpu_has_bf16(),
+        "allocator": "tuned (arlib.train.tune_cpu_allocator, both loops)" if ALLOCATOR["tuned"] else "glibc defaults",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
@@ -249,14 +252,30 @@ class ArlibLoop:
 
 
 @contextlib.contextmanager
-def bias_in_activation_dtype():
-    """Fixup's scalar bias added in the activation's dtype (bf16 under autocast) instead of promoting to fp32."""
+def bias_promoted_to_fp32():
+    """Before: Fixup's float32 scalar bias added as is, which promotes a bf16 activation to float32."""
     orig = resnet_cifar.Bias.forward
-    resnet_cifar.Bias.forward = lambda self, x: x + self.bias.to(x.dtype)
+    resnet_cifar.Bias.forward = lambda self, x: x + self.bias
     try:
         yield
     finally:
         resnet_cifar.Bias.forward = orig
+
+
+@contextlib.contextmanager
+def adaptive_pool_head():
+    """Before: global pooling by adaptive_avg_pool2d, whose backward returns an NCHW gradient."""
+    orig = resnet_cifar.CifarResNet.features
+
+    def features(self, x):
+        out = self.blocks(F.relu(self.norm1(self.conv1(self.normalize(x)))))
+        return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
+
+    resnet_cifar.CifarResNet.features = features
+    try:
+        yield
+    finally:
+        resnet_cifar.CifarResNet.features = orig
 
 
 @contextlib.contextmanager
@@ -366,6 +385,30 @@ def merge_results(section: str, value) -> None:
     OUT.write_text(json.dumps(doc, indent=2) + "\n")
 
 
+def conv_share(loop: "ArlibLoop", split: data.Split, flops_per_step: float) -> dict:
+    """One profiled window of ``loop``: the share of its op time spent in convolutions.
+
+    With that share, ``images_per_s / share`` is what the loop would reach if every
+    other op (elementwise, casts, optimizer, Python) took no time at all: an upper
+    bound on what any rewrite that keeps the convolutions can give.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.set_num_threads(loop.threads)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        loop.run(split)
+    torch.set_num_threads(DEFAULT_THREADS)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    conv = sum(e.self_cpu_time_total for e in events if e.key in ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::convolution_backward_overrideable"))
+    steps = -(-len(split) // BATCH)
+    return {
+        "conv_share_of_op_time": round(conv / total, 3),
+        "conv_gflops_per_s": round(flops_per_step * steps / (conv / 1e6) / 1e9, 1),
+        "note": "torch.profiler self CPU time of aten convolution ops (forward and backward) over all aten ops, one window",
+    }
+
+
 # ----------------------------------------------------------------------------- modes
 
 
@@ -396,6 +439,13 @@ def bench_main(nets: list[str], windows: int, batches: int, threads: int, peer_d
             r["ratio_vs_peer_cpu_time"] = rat_cpu[lab]
             peak = peaks[f"threads_{r['threads']}"]
             print(f"   {lab:<18s} {r['images_per_s']:8.2f} img/s  ({r['threads']} thr)  {r['gflops_per_s']:7.1f} GFLOP/s  (peak fp32 {peak['float32']}, bf16 {peak['bfloat16']})  ratio vs peer {rat[lab]:.2f}x  (cpu-time ratio {rat_cpu[lab]:.2f}x)")
+        arlib_loop = next(l for l in loops if l.label == "arlib")
+        share = conv_share(arlib_loop, split, flops["per_step"])
+        res["arlib"].update(share)
+        ceiling = res["arlib"]["images_per_s"] / share["conv_share_of_op_time"] / res["peer"]["images_per_s"]
+        res["arlib"]["ceiling_ratio_vs_peer_convs_only"] = round(ceiling, 2)
+        print(f"   arlib's convolutions: {100 * share['conv_share_of_op_time']:.0f}% of its op time, at {share['conv_gflops_per_s']:.0f} GFLOP/s "
+              f"(bf16 matmul peak {peaks[f'threads_{threads}']['bfloat16']}); with every other op free: {ceiling:.2f}x the peer")
         if f"peer_{DEFAULT_THREADS}threads" in res:
             print(f"   arlib / peer at PyTorch's default {DEFAULT_THREADS} threads: {ratios(res, f'peer_{DEFAULT_THREADS}threads')['arlib']:.2f}x")
         net_res = {"profile": "cpu" if key == "cpu" else "paper", "augment": cfg.data.augment, "precision": prec, "channels_last": cfg.train.channels_last, "threads": threads, "data": source, "windows": windows, "images_per_window": len(split), "flops": flops, "matmul_peak_gflops": peaks, "loops": res, "ratio_arlib_over_peer": rat["arlib"], "load_after": loadavg(), "machine": machine()}
@@ -424,11 +474,11 @@ def bench_levers(key: str, windows: int, batches: int, threads: int, which: list
         "fp32_cl": lambda: ArlibLoop(fp32_nchw.replace(train={"channels_last": True}), state, threads, "fp32_cl"),
         "bf16_nchw": lambda: ArlibLoop(fp32_nchw.replace(train={"precision": "bf16"}), state, threads, "bf16_nchw"),
         "bf16_cl": lambda: ArlibLoop(cfg.replace(train={"precision": "bf16"}), state, threads, "bf16_cl"),
-        "bf16_cl_biasbf16": lambda: ArlibLoop(cfg.replace(train={"precision": "bf16"}), state, threads, "bf16_cl_biasbf16", patch=bias_in_activation_dtype),
+        "bf16_cl_bias_fp32": lambda: ArlibLoop(cfg.replace(train={"precision": "bf16"}), state, threads, "bf16_cl_bias_fp32", patch=bias_promoted_to_fp32),
+        "bf16_cl_adaptive_pool": lambda: ArlibLoop(cfg.replace(train={"precision": "bf16"}), state, threads, "bf16_cl_adaptive_pool", patch=adaptive_pool_head),
         "bf16_cl_2threads": lambda: ArlibLoop(cfg.replace(train={"precision": "bf16"}), state, 2, "bf16_cl_2threads"),
         "bf16_cl_1thread": lambda: ArlibLoop(cfg.replace(train={"precision": "bf16"}), state, 1, "bf16_cl_1thread"),
         "bf16_cl_compile": lambda: ArlibLoop(cfg.replace(train={"precision": "bf16"}), state, threads, "bf16_cl_compile", compile=True),
-        "bf16_cl_biasbf16_compile": lambda: ArlibLoop(cfg.replace(train={"precision": "bf16"}), state, threads, "bf16_cl_biasbf16_compile", patch=bias_in_activation_dtype, compile=True),
     }
     chosen = [loops[w]() for w in which]
     res = measure(chosen, split, windows)
@@ -567,7 +617,7 @@ def main(argv=None) -> None:
     p.add_argument("--no-peer-default", action="store_true", help="skip timing the peer at PyTorch's default thread count")
     p.add_argument("--levers", action="store_true")
     p.add_argument("--lever-net", default="cpu")
-    p.add_argument("--which", default="fp32_nchw,fp32_nchw_unfrozen,fp32_cl,bf16_nchw,bf16_cl,bf16_cl_biasbf16")
+    p.add_argument("--which", default="peer,fp32_nchw,fp32_nchw_unfrozen,fp32_cl,bf16_nchw,bf16_cl_bias_fp32,bf16_cl_adaptive_pool,bf16_cl")
     p.add_argument("--section", default=None, help="name of the results section (default: derived from the mode)")
     p.add_argument("--augmentation", action="store_true", help="time per-image vs batched augmentation")
     p.add_argument("--quality", action="store_true")
@@ -579,10 +629,14 @@ def main(argv=None) -> None:
     p.add_argument("--arms", default="peer,arlib,arlib_fp32", help="loops trained by --quality")
     p.add_argument("--no-save", action="store_true")
     p.add_argument("--cold-compile", action="store_true", help="empty inductor cache (what a fresh machine pays for torch.compile)")
+    p.add_argument("--allocator", choices=("tuned", "default"), default="tuned",
+                   help="tuned: arlib.train.tune_cpu_allocator() for the whole process, so for the peer too (it is process-wide; "
+                        "the ratio is then conservative); default: glibc's defaults for both")
     p.add_argument("--interop", type=int, default=None, help="torch.set_num_interop_threads at start (compare across processes)")
     a = p.parse_args(argv)
     if a.interop is not None:
         torch.set_num_interop_threads(a.interop)
+    ALLOCATOR["tuned"] = a.allocator == "tuned" and train.tune_cpu_allocator()
     if a.cold_compile:
         import tempfile
 

@@ -35,7 +35,12 @@ class Bias(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1))
 
     def forward(self, x):
-        return x + self.bias
+        # Added in the activation's dtype: under bf16 autocast a float32 (1,)
+        # parameter would promote the whole activation to float32, doubling the
+        # memory traffic of every elementwise op and forcing a cast back before
+        # the next conv (benchmarks/bench_training.py: +19-26% per PGD step).
+        # A no-op in float32.
+        return x + self.bias.to(x.dtype)
 
 
 class BasicBlock(nn.Module):
@@ -104,7 +109,11 @@ class CifarResNet(nn.Module):
     def features(self, x):
         out = F.relu(self.norm1(self.conv1(self.normalize(x))))
         out = self.blocks(out)
-        return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
+        # avg_pool2d over the whole map rather than adaptive_avg_pool2d(out, 1):
+        # the same mean, but its backward keeps channels_last, whereas
+        # adaptive pooling hands an NCHW gradient to the last ReLU's backward
+        # (15x slower on mixed layouts) and to the last conv's.
+        return torch.flatten(F.avg_pool2d(out, out.shape[-2:]), 1)
 
     def forward(self, x):
         return self.fc(self.bias_fc(self.features(x)))
