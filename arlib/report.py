@@ -925,9 +925,75 @@ def speed_summary(path: str | os.PathLike = "benchmarks/results/training.json") 
             "peer GFLOP/s": loops["peer"]["gflops_per_s"],
             "arlib GFLOP/s": loops["arlib"]["gflops_per_s"],
             "matmul peak fp32 / bf16 GFLOP/s": f"{peak['float32']:.0f} / {peak['bfloat16']:.0f}",
+            "arlib: convs' share of op time": loops["arlib"].get("conv_share_of_op_time"),
+            "arlib / peer if only convs took time": loops["arlib"].get("ceiling_ratio_vs_peer_convs_only"),
             "load average": ", ".join(f"{x:.1f}" for x in sec.get("load_after", [])),
         })
     return pd.DataFrame(rows).set_index("network").round(2) if rows else None
+
+
+def speed_bound(path: str | os.PathLike = "benchmarks/results/training.json") -> str | None:
+    """The benchmark's own numbers for how far bf16 can take arlib past the fp32 peer on this CPU.
+
+    Two bounds, both from the measured sections ``main_<net>`` (idle-machine rows, not the
+    ``_loaded_machine`` ones): (1) hardware: a step that kept the peer's FLOPs and ran them
+    all at the bf16 matmul peak would be ``(bf16 peak) / (peer's achieved GFLOP/s)`` times the
+    peer; (2) arlib's own profile: if every op but the convolutions took no time, arlib would
+    be ``ceiling_ratio_vs_peer_convs_only`` times the peer.
+    """
+    doc = _read_benchmark(path)
+    if doc is None:
+        return None
+    parts = []
+    for key, sec in doc.items():
+        if not key.startswith("main_") or "loaded" in key:
+            continue
+        loops, peak = sec["loops"], sec["matmul_peak_gflops"][f"threads_{sec['threads']}"]
+        peer, ours = loops["peer"], loops["arlib"]
+        text = (f"**{key.removeprefix('main_')}** ({sec['threads']} threads): arlib {ours['ratio_vs_peer']:.2f}× the peer. "
+                f"The peer's fp32 step runs at {peer['gflops_per_s']:.0f} GFLOP/s, {100 * peer['gflops_per_s'] / peak['float32']:.0f}% of the "
+                f"fp32 matmul peak ({peak['float32']:.0f}); the bf16 peak is {peak['bfloat16']:.0f}, so the same FLOPs at the bf16 peak would be "
+                f"{peak['bfloat16'] / peer['gflops_per_s']:.2f}× the peer.")
+        if "conv_share_of_op_time" in ours:
+            text += (f" arlib's convolutions take {100 * ours['conv_share_of_op_time']:.0f}% of its op time and run at "
+                     f"{ours['conv_gflops_per_s']:.0f} GFLOP/s ({100 * ours['conv_gflops_per_s'] / peak['bfloat16']:.0f}% of the bf16 peak); "
+                     f"with every other op free it would be {ours['ceiling_ratio_vs_peer_convs_only']:.2f}× the peer.")
+        parts.append(text)
+    return "\n\n".join(parts) if parts else None
+
+
+def speed_levers(path: str | os.PathLike = "benchmarks/results/training.json") -> pd.DataFrame | None:
+    """The benchmark's lever sections (``levers_<net>``): images/s of each variant and its ratio to the section's first loop."""
+    doc = _read_benchmark(path)
+    if doc is None:
+        return None
+    rows = []
+    for key, sec in doc.items():
+        if not key.startswith("levers_"):
+            continue
+        for loop, r in sec["loops"].items():
+            rows.append({"network": sec["net"], "variant": loop, "threads": r["threads"], "img/s": r["images_per_s"],
+                         "GFLOP/s": r.get("gflops_per_s"), f"vs first row": r.get("ratio_vs_first")})
+    return pd.DataFrame(rows).set_index(["network", "variant"]).round(2) if rows else None
+
+
+def speed_quality(path: str | os.PathLike = "benchmarks/results/training.json") -> pd.DataFrame | None:
+    """The benchmark's quality runs (``quality*`` sections): clean and PGD accuracy per loop, mean ± std over seeds."""
+    doc = _read_benchmark(path)
+    if doc is None:
+        return None
+    rows = []
+    for key, sec in doc.items():
+        if not key.startswith("quality") or "runs" not in sec:
+            continue
+        runs = pd.DataFrame(sec["runs"])
+        setting = f"{sec['net']}, {sec['n_train']} train / {sec['n_test']} test images, {sec['epochs']} epochs, eps {sec.get('eps', 8)}, {runs['seed'].nunique()} seeds"
+        for loop, g in runs.groupby("loop", sort=False):
+            row = {"section": key, "setting": setting, "loop": loop}
+            for col in ("train_acc", "test_acc", "pgd_acc_all", "pgd_acc_correct", "train_seconds"):
+                row[col] = f"{g[col].mean():.1f} ± {g[col].std(ddof=1):.1f}" if len(g) > 1 else f"{g[col].mean():.1f}"
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["section", "loop"]) if rows else None
 
 
 def sizing_probes(root: str | os.PathLike | None = None) -> pd.DataFrame:

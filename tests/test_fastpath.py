@@ -201,3 +201,45 @@ def test_precision_resolution():
     assert train.autocast_for("fp32", CPU) is None
     ac = train.autocast_for("bf16", CPU)
     assert ac.fast_dtype == torch.bfloat16 and ac.device == "cpu"
+
+
+def test_activations_stay_bf16_under_autocast_and_the_head_is_the_spatial_mean(batch):
+    """Fixup's float32 scalar biases must not promote bf16 activations to float32 (each elementwise
+    op would move twice the bytes); the pooling head is the plain spatial mean of the last block."""
+    x, _ = batch
+    net = _net().to(memory_format=torch.channels_last)
+    dtypes, last = [], {}
+    for m in net.modules():
+        if isinstance(m, (resnet_cifar.BasicBlock, resnet_cifar.Bias)):
+            m.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
+    net.blocks[-1].register_forward_hook(lambda mod, inp, out: last.update(out=out))
+    with torch.no_grad(), BF16:
+        net(x.contiguous(memory_format=torch.channels_last))
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    with torch.no_grad():
+        feats = net.features(x)
+    reference = last["out"].double().mean(dim=(2, 3))  # independent: a float64 mean of the same activations
+    torch.testing.assert_close(feats.double(), reference, rtol=1e-5, atol=1e-6)
+
+
+def test_pooling_backward_keeps_channels_last(batch):
+    """The gradient reaching the last block's output is channels_last, as the activations are
+    (a layout mismatch makes the ReLU backward and the conv backward reorder every step)."""
+    x, y = batch
+    net = _net().to(memory_format=torch.channels_last)
+    seen = {}
+    net.blocks[-1].register_full_backward_hook(lambda mod, gin, gout: seen.update(g=gout[0]))
+    with BF16:
+        loss = F.cross_entropy(net(x.contiguous(memory_format=torch.channels_last)).float(), y)
+    loss.backward()
+    assert seen["g"].is_contiguous(memory_format=torch.channels_last)
+
+
+def test_allocator_tuning_is_applied_on_glibc_and_can_be_turned_off(monkeypatch):
+    import platform
+
+    monkeypatch.setenv("ARLIB_MALLOC_TUNING", "0")
+    assert train.tune_cpu_allocator() is False
+    monkeypatch.delenv("ARLIB_MALLOC_TUNING")
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert train.tune_cpu_allocator() is True
