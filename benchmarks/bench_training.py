@@ -76,6 +76,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from arlib import attacks, data, models, profiles, train
 from arlib.config import RunConfig, standard_adv
@@ -377,12 +378,43 @@ def ratios(res: dict, ref: str, key: str = "window_wall_s") -> dict:
     return {lab: round(statistics.median(a / b for a, b in zip(res[ref][key], r[key])), 3) for lab, r in res.items()}
 
 
+QUALITY_SETTINGS = ("net", "n_train", "n_test", "epochs", "batch_size", "lr", "milestones", "eps")
+
+
 def merge_results(section: str, value) -> None:
+    """Write one section of the results file (under a lock: several benchmark processes may finish together).
+
+    A quality section whose settings equal the stored one's is merged run by run
+    (a later run of the same loop and seed replaces the earlier), so seeds can be
+    trained by parallel processes.
+    """
+    from filelock import FileLock
+
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    doc = json.loads(OUT.read_text()) if OUT.exists() else {}
-    doc[section] = value
-    doc["machine_last_run"] = machine()
-    OUT.write_text(json.dumps(doc, indent=2) + "\n")
+    with FileLock(str(OUT) + ".lock"):
+        doc = json.loads(OUT.read_text()) if OUT.exists() else {}
+        old = doc.get(section)
+        if section.startswith("quality") and isinstance(old, dict) and all(old.get(k) == value.get(k) for k in QUALITY_SETTINGS):
+            fresh = {(r["loop"], r["seed"]) for r in value["runs"]}
+            value = {**value, "runs": [r for r in old["runs"] if (r["loop"], r["seed"]) not in fresh] + value["runs"]}
+            value.update(quality_means(value["runs"]))
+        doc[section] = value
+        doc["machine_last_run"] = machine()
+        tmp = OUT.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        tmp.replace(OUT)
+
+
+def quality_means(runs: list[dict]) -> dict:
+    """``mean_<loop>`` and ``std_<loop>`` (over seeds) of the accuracies of quality runs."""
+    out = {}
+    for kind in dict.fromkeys(r["loop"] for r in runs):
+        rs = [r for r in runs if r["loop"] == kind]
+        for stat, f in (("mean", statistics.mean), ("std", statistics.stdev)):
+            if stat == "std" and len(rs) < 2:
+                continue
+            out[f"{stat}_{kind}"] = {k: round(f([r[k] for r in rs]), 2) for k in ("train_acc", "test_acc", "pgd_acc_all", "pgd_acc_correct")}
+    return out
 
 
 def conv_share(loop: "ArlibLoop", split: data.Split, flops_per_step: float) -> dict:
@@ -536,9 +568,13 @@ def train_and_eval(loop_kind: str, cfg: RunConfig, train_split: data.Split, test
     else:
         loop = ArlibLoop(cfg, state, threads, seed=seed)
     model = loop.model
+    # The profile's schedule: lr divided by lr_gamma at its milestones (scaled to ``epochs``).
+    scale = epochs / cfg.train.epochs
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(loop.opt, [round(m * scale) for m in cfg.train.milestones], cfg.train.lr_gamma)
     t = time.perf_counter()
-    for _ in range(epochs):
+    for _ in tqdm(range(epochs), desc=f"{loop_kind} seed {seed}", leave=False):
         loop.run(train_split)
+        scheduler.step()
     secs = time.perf_counter() - t
     model = model.to(memory_format=torch.contiguous_format).float()
     tr = train.clean_eval(model, train_split, "cifar10", DEVICE)
@@ -592,17 +628,17 @@ def bench_quality(seeds: list[int], n_train: int, n_test: int, epochs: int, thre
     te = ds.test.subset(data.balanced_indices(ds.test.labels, n_test // 10, seed=1))
     prof = profiles.get("cpu")
     cfg = prof.base("cifar10").replace(adv=standard_adv(EPS, "pgd", STEPS, ALPHA))  # the cpu profile's run, eps 8
-    print(f"quality: {cfg.model.name}, {len(tr)} train / {len(te)} test real CIFAR-10 images, {epochs} epochs, batch {cfg.train.batch_size}, lr {cfg.train.lr} (constant), eps {EPS}/255; eval fp32: clean + PGD-{cfg.eval.steps} eps {cfg.eval.eps}/255")
-    out = {"net": cfg.model.name, "n_train": len(tr), "n_test": len(te), "epochs": epochs, "batch_size": cfg.train.batch_size, "lr": cfg.train.lr, "eps": EPS, "threads": threads, "runs": []}
+    milestones = [round(m * epochs / cfg.train.epochs) for m in cfg.train.milestones]
+    print(f"quality: {cfg.model.name}, {len(tr)} train / {len(te)} test real CIFAR-10 images, {epochs} epochs, batch {cfg.train.batch_size}, lr {cfg.train.lr} /{1 / cfg.train.lr_gamma:g} at {milestones}, eps {EPS}/255; eval fp32: clean + PGD-{cfg.eval.steps} eps {cfg.eval.eps}/255")
+    out = {"net": cfg.model.name, "n_train": len(tr), "n_test": len(te), "epochs": epochs, "batch_size": cfg.train.batch_size, "lr": cfg.train.lr, "milestones": milestones, "eps": EPS, "threads": threads, "runs": []}
     for seed in seeds:
         for kind in arms:
             r = train_and_eval(kind, cfg, tr, te, seed, epochs, threads)
             r.update(loop=kind, seed=seed)
             out["runs"].append(r)
             print(f"  seed {seed} {kind:<10s} train {r['train_acc']:6.2f}%  clean test {r['test_acc']:6.2f}%  PGD (all) {r['pgd_acc_all']:6.2f}%  PGD (of correct) {r['pgd_acc_correct']:6.2f}%  test loss {r['test_loss']:.3f}  [{r['train_seconds']} s]")
+    out.update(quality_means(out["runs"]))
     for kind in arms:
-        rs = [r for r in out["runs"] if r["loop"] == kind]
-        out[f"mean_{kind}"] = {k: round(statistics.mean(r[k] for r in rs), 2) for k in ("train_acc", "test_acc", "pgd_acc_all", "pgd_acc_correct")}
         print(f"  mean {kind:<10s} {out[f'mean_{kind}']}")
     out["load_after"] = loadavg()
     return out
