@@ -899,6 +899,14 @@ def bound_layers(df: pd.DataFrame, data_root=None) -> pd.DataFrame:
 
 
 
+def _benchmark_sections(path: str | os.PathLike, prefix: str) -> list[tuple[str, Mapping]] | None:
+    """The sections of a benchmark results file whose names start with ``prefix``; ``None`` if the file is absent."""
+    doc = _read_benchmark(path)
+    if doc is None:
+        return None
+    return [(key, sec) for key, sec in doc.items() if key.startswith(prefix) and isinstance(sec, Mapping)]
+
+
 def speed_summary(path: str | os.PathLike = "benchmarks/results/training.json") -> pd.DataFrame | None:
     """The headline of the training-speed benchmark: one row per network.
 
@@ -906,13 +914,11 @@ def speed_summary(path: str | os.PathLike = "benchmarks/results/training.json") 
     ratio (median of interleaved windows), achieved GFLOP/s against the matmul peak measured
     in the same run. ``None`` if the benchmark has not been run.
     """
-    doc = _read_benchmark(path)
-    if doc is None:
+    sections = _benchmark_sections(path, "main_")
+    if sections is None:
         return None
     rows = []
-    for key, sec in doc.items():
-        if not key.startswith("main_"):
-            continue
+    for key, sec in sections:
         loops, peak = sec["loops"], sec["matmul_peak_gflops"][f"threads_{sec['threads']}"]
         rows.append({
             "network": key.removeprefix("main_"),
@@ -941,12 +947,12 @@ def speed_bound(path: str | os.PathLike = "benchmarks/results/training.json") ->
     peer; (2) arlib's own profile: if every op but the convolutions took no time, arlib would
     be ``ceiling_ratio_vs_peer_convs_only`` times the peer.
     """
-    doc = _read_benchmark(path)
-    if doc is None:
+    sections = _benchmark_sections(path, "main_")
+    if sections is None:
         return None
     parts = []
-    for key, sec in doc.items():
-        if not key.startswith("main_") or "loaded" in key:
+    for key, sec in sections:
+        if "loaded" in key:
             continue
         loops, peak = sec["loops"], sec["matmul_peak_gflops"][f"threads_{sec['threads']}"]
         peer, ours = loops["peer"], loops["arlib"]
@@ -964,27 +970,25 @@ def speed_bound(path: str | os.PathLike = "benchmarks/results/training.json") ->
 
 def speed_levers(path: str | os.PathLike = "benchmarks/results/training.json") -> pd.DataFrame | None:
     """The benchmark's lever sections (``levers_<net>``): images/s of each variant and its ratio to the section's first loop."""
-    doc = _read_benchmark(path)
-    if doc is None:
+    sections = _benchmark_sections(path, "levers_")
+    if sections is None:
         return None
     rows = []
-    for key, sec in doc.items():
-        if not key.startswith("levers_"):
-            continue
+    for _, sec in sections:
         for loop, r in sec["loops"].items():
             rows.append({"network": sec["net"], "variant": loop, "threads": r["threads"], "img/s": r["images_per_s"],
-                         "GFLOP/s": r.get("gflops_per_s"), f"vs first row": r.get("ratio_vs_first")})
+                         "GFLOP/s": r.get("gflops_per_s"), "vs first row": r.get("ratio_vs_first")})
     return pd.DataFrame(rows).set_index(["network", "variant"]).round(2) if rows else None
 
 
 def speed_quality(path: str | os.PathLike = "benchmarks/results/training.json") -> pd.DataFrame | None:
     """The benchmark's quality runs (``quality*`` sections): clean and PGD accuracy per loop, mean ± std over seeds."""
-    doc = _read_benchmark(path)
-    if doc is None:
+    sections = _benchmark_sections(path, "quality")
+    if sections is None:
         return None
     rows = []
-    for key, sec in doc.items():
-        if not key.startswith("quality") or "runs" not in sec:
+    for key, sec in sections:
+        if "runs" not in sec:
             continue
         runs = pd.DataFrame(sec["runs"])
         setting = f"{sec['net']}, {sec['n_train']} train / {sec['n_test']} test images, {sec['epochs']} epochs, eps {sec.get('eps', 8)}, {runs['seed'].nunique()} seeds"

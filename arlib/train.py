@@ -12,8 +12,8 @@ optimizer and scheduler.
 
 Speed (see ``benchmarks/``): bf16 autocast on CPUs with native bf16 (AMP on
 CUDA) with fp32 master weights and an fp32 loss, channels_last, input-only
-gradients during attack steps. All of it is switchable in
-:class:`~arlib.config.TrainConfig`.
+gradients during attack steps; switchable in :class:`~arlib.config.TrainConfig`.
+On CPU, glibc's allocator is told to keep freed memory (:func:`tune_cpu_allocator`).
 """
 
 from __future__ import annotations

@@ -277,3 +277,26 @@ def test_every_figure_builds_from_collected_rows(tmp_path):
     for f in figs:
         assert isinstance(f, Figure)
         f.savefig(tmp_path / "f.png")  # draws without error
+
+
+def test_speed_bound_levers_and_quality_from_a_hand_made_results_file(tmp_path):
+    p = tmp_path / "training.json"
+    main = {"threads": 2, "flops": {"per_image_per_step": 1e9}, "matmul_peak_gflops": {"threads_2": {"float32": 200.0, "bfloat16": 400.0}},
+            "loops": {"peer": {"images_per_s": 10.0, "ratio_vs_peer": 1.0, "gflops_per_s": 100.0},
+                      "arlib": {"images_per_s": 20.0, "ratio_vs_peer": 2.0, "gflops_per_s": 200.0,
+                                "conv_share_of_op_time": 0.8, "conv_gflops_per_s": 300.0, "ceiling_ratio_vs_peer_convs_only": 2.5}}}
+    runs = [{"loop": loop, "seed": seed, "train_acc": acc, "test_acc": acc, "pgd_acc_all": acc, "pgd_acc_correct": acc, "train_seconds": 1.0}
+            for loop, accs in (("peer", (40.0, 44.0)), ("arlib", (42.0, 42.0))) for seed, acc in enumerate(accs)]
+    p.write_text(json.dumps({
+        "main_net": main, "main_net_1thread_loaded_machine": main,
+        "levers_net": {"net": "net", "loops": {"peer": {"threads": 2, "images_per_s": 10.0, "gflops_per_s": 100.0, "ratio_vs_first": 1.0}}},
+        "quality_x": {"net": "net", "n_train": 500, "n_test": 1000, "epochs": 40, "eps": 8, "runs": runs},
+        "machine_last_run": {"cpu": "x"},
+    }))
+    bound = report.speed_bound(p)
+    # 400 / 100 = 4.00x at the bf16 peak; 75% of the bf16 peak for the convs; the loaded-machine copy is not repeated
+    assert bound.count("**net**") == 1 and "4.00× the peer" in bound and "(75% of the bf16 peak)" in bound and "2.50× the peer" in bound
+    assert list(report.speed_summary(p).index) == ["net", "net_1thread_loaded_machine"]
+    assert report.speed_levers(p).loc[("net", "peer"), "img/s"] == 10.0
+    q = report.speed_quality(p)
+    assert q.loc[("quality_x", "peer"), "test_acc"] == "42.0 ± 2.8" and q.loc[("quality_x", "arlib"), "test_acc"] == "42.0 ± 0.0"
