@@ -68,7 +68,7 @@ def cmd_train(args) -> int:
 
     cfg = _config_from_args(args)
     _check_root(args.data_root)
-    store = Store.for_profile("custom" if args.config else args.profile, args.results)
+    store = Store.for_profile(args.store or ("custom" if args.config else args.profile), args.results)
     run = ensure(cfg, store, args.data_root, analyse=args.analyze, progress=not args.quiet)
     print(json.dumps({"run": run.hash, "path": str(run.path), **run.metrics()["final"]}, indent=1))
     return 0
@@ -197,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--precision", choices=["fp32", "bf16", "auto"])
     t.add_argument("--spectral-norm", type=float, help="clip every layer's spectral norm to this after each epoch")
     t.add_argument("--analyze", action="store_true", help="also run the analysis of arlib.analysis")
+    t.add_argument("--store", help="store name under the results root (default: the profile's, or 'custom' with --config); e.g. 'probes' for sizing runs")
     t.set_defaults(fn=cmd_train)
 
     g = sub.add_parser("grid", help="train and analyse every missing run of a profile's grid")

@@ -24,6 +24,7 @@ DATASETS = ("cifar10", "cifar100", "tinyimagenet", "imagefolder")
 ADV_METHODS = ("none", "pgd", "fgsm")
 PRECISIONS = ("fp32", "bf16", "auto")
 ATTACK_MODES = ("train", "eval")
+SHORTCUTS = ("A", "B")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class ModelConfig:
     name: str = "resnet56"  # a name from arlib.models.registry
     bn: bool = False  # batch norm (the paper's CIFAR nets have none: Fixup instead)
     width: int = 1  # channel multiplier of the CIFAR ResNets (16/32/64 x width)
+    shortcut: str = "A"  # A: parameter-free subsample + zero channels (the paper's); B: 1x1 projection convs
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 0.05
     milestones: tuple[int, ...] = (100, 150)  # epochs at which lr is divided by 10
+    warmup_epochs: int = 0  # linear lr warm-up over the first epochs (0: none, as in Appendix D)
     lr_gamma: float = 0.1
     momentum: float = 0.9
     # The appendix does not state a weight decay; 1e-4 is He et al.'s and Fixup's CIFAR value.
@@ -163,6 +166,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         check(n is None or (isinstance(n, int) and n > 0), "per-class subset sizes must be positive integers")
     check(cfg.model.name in registry(), f"unknown model '{cfg.model.name}' (choose from {', '.join(sorted(registry()))})")
     check(cfg.model.width >= 1, "model width must be >= 1")
+    check(cfg.model.shortcut in SHORTCUTS, f"model.shortcut must be one of {SHORTCUTS}")
     check(cfg.adv.method in ADV_METHODS, f"unknown adversarial training method '{cfg.adv.method}'")
     for name, v in (("adv.eps", cfg.adv.eps), ("adv.alpha", cfg.adv.alpha), ("eval.eps", cfg.eval.eps), ("eval.alpha", cfg.eval.alpha)):
         check(isinstance(v, (int, float)) and 0 <= v <= 255, f"{name} must be in [0, 255] (the paper's pixel scale), got {v}")
@@ -173,6 +177,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     t = cfg.train
     check(t.epochs >= 1 and t.batch_size >= 1 and t.lr > 0, "epochs, batch_size and lr must be positive")
     check(list(t.milestones) == sorted(t.milestones), "milestones must be increasing")
+    check(0 <= t.warmup_epochs <= (t.milestones[0] if t.milestones else t.epochs), "train.warmup_epochs must be >= 0 and end by the first milestone")
     check(t.spectral_norm is None or t.spectral_norm > 0, "spectral_norm must be positive or null")
     check(t.precision in PRECISIONS, f"precision must be one of {PRECISIONS}")
     return cfg

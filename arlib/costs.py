@@ -40,11 +40,8 @@ H100_SCENARIOS = {"optimistic": (140.0, 140.0), "central": (20.0, 120.0), "conse
 @lru_cache(maxsize=None)
 def pass_flops(model: str, dataset: str, weights_grad: bool) -> float:
     """FLOPs of one forward + backward pass on one image (to the input; also to the weights if asked)."""
-    kwargs = {"num_classes": NUM_CLASSES.get(dataset, 10)}
-    if model == "wrn50_2":
-        kwargs["bn"] = True
     with torch.device("meta"):
-        net = models.create(model, **kwargs)
+        net = models.create(model, num_classes=NUM_CLASSES.get(dataset, 10))
     for p in net.parameters():
         p.requires_grad_(weights_grad)
     n = INPUT_SIZE.get(dataset, 32)
@@ -57,11 +54,8 @@ def pass_flops(model: str, dataset: str, weights_grad: bool) -> float:
 
 @lru_cache(maxsize=None)
 def forward_flops(model: str, dataset: str) -> float:
-    kwargs = {"num_classes": NUM_CLASSES.get(dataset, 10)}
-    if model == "wrn50_2":
-        kwargs["bn"] = True
     with torch.device("meta"):
-        net = models.create(model, **kwargs)
+        net = models.create(model, num_classes=NUM_CLASSES.get(dataset, 10))
     n = INPUT_SIZE.get(dataset, 32)
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():

@@ -69,7 +69,7 @@ class Dataset:
     train: Split
     test: Split
     fingerprint: str  # SHA-256 (16 hex) of the full decoded dataset, before subsetting
-    source: str  # where it was read from
+    source: str  # kind and file name of what it was read from, e.g. "tarball:cifar10-jpeg.tar.gz"
 
     @property
     def num_classes(self) -> int:
@@ -285,6 +285,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
             "imagefolder": "Give a root holding train/<class>/ and test/<class>/ image folders.",
         }
         raise _missing(name, roots, hints.get(name, ""))
+    # What provenance records: the kind of source and its file name, never a path of this machine.
+    origin = f"{kind}:{Path(path).name}"
     if kind == "tarball":
         path, kind = _unpack(path, cache), "imagefolder"
 
@@ -317,7 +319,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
         train=Split(load("xtr"), load("ytr")),
         test=Split(load("xte"), load("yte")),
         fingerprint=meta["fingerprint"],
-        source=meta["source"],
+        source=origin,
     )
 
 

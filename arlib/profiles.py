@@ -154,7 +154,7 @@ PAPER = Profile(
     },
     model=ModelConfig("resnet56"),
     deep_model=ModelConfig("resnet110"),
-    models_by_dataset={"tinyimagenet": ModelConfig("wrn50_2", bn=True)},
+    models_by_dataset={"tinyimagenet": ModelConfig("wrn50_2", bn=True, shortcut="B")},
     experiments_by_dataset={"cifar100": ("pgd", "fgsm", "deep"), "tinyimagenet": ("pgd",)},
     train={
         "cifar10": _cifar_train(200, 256, 0.05, (100, 150)),

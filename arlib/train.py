@@ -101,14 +101,26 @@ def autocast_for(precision: str, device: torch.device) -> torch.autocast | None:
 
 def build_model(cfg: RunConfig, num_classes: int, device: torch.device) -> nn.Module:
     mean, std = data.STATS[cfg.data.dataset]
-    kwargs = dict(num_classes=num_classes, bn=cfg.model.bn, width=cfg.model.width, mean=mean, std=std)
-    if cfg.model.name == "wrn50_2":
-        kwargs.pop("width")
-        kwargs["bn"] = True
-    model = models.create(cfg.model.name, **kwargs).to(device)
+    model = models.create(cfg.model.name, num_classes=num_classes, bn=cfg.model.bn, width=cfg.model.width, shortcut=cfg.model.shortcut, mean=mean, std=std).to(device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def lr_scheduler(optimizer, t) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-epoch schedule of ``t`` (a TrainConfig): lr / 10 at each milestone, after an optional linear warm-up.
+
+    Without warm-up it is PyTorch's MultiStepLR (the schedule of Appendix D);
+    with ``warmup_epochs = w`` epoch e (0-based) runs at lr * min(1, (e + 1) / w)
+    times the milestone decay.
+    """
+    if t.warmup_epochs == 0:
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(t.milestones), t.lr_gamma)
+
+    def factor(epoch: int) -> float:
+        return min(1.0, (epoch + 1) / t.warmup_epochs) * t.lr_gamma ** sum(epoch >= m for m in t.milestones)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 # ----------------------------------------------------------------------------- one epoch
@@ -311,12 +323,22 @@ def train_run(
         generator = torch.Generator().manual_seed(cfg.train.seed)
         model = build_model(cfg, ds.num_classes, device)
         optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay)
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.train.milestones), cfg.train.lr_gamma)
+        scheduler = lr_scheduler(optimizer, cfg.train)
         input_hw = data.input_size(cfg.data.dataset, ds.image_size)
         hooks = epoch_hooks_for(cfg, model, input_hw, device) + list(extra_hooks)
 
         history, elapsed, start_epoch = [], 0.0, 0
         ckpt_path = run.file("checkpoint.pt")
+        # Provenance is written when training starts (and completed at the end), so an
+        # unfinished run already says which code, data and machine it is being trained with.
+        # A resumed run keeps the commit it started with and records the one that finished it.
+        prov = run.read_json("provenance.json") if run.file("provenance.json").exists() and ckpt_path.exists() else {}
+        if not prov:
+            prov = provenance(cfg, ds, device, precision, commit)
+            prov["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            atomic_write_json(run.file("provenance.json"), prov)
+        elif prov.get("git_commit") != commit:
+            prov.setdefault("resumed_with_commits", []).append(commit)
         if ckpt_path.exists():
             ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
             model.load_state_dict(ckpt["model"])
@@ -352,7 +374,6 @@ def train_run(
         t0 = time.perf_counter()
         metrics = final_metrics(model, ds, cfg, device)
         eval_seconds = time.perf_counter() - t0
-        prov = provenance(cfg, ds, device, precision, commit)
         prov.update(train_seconds=elapsed, eval_seconds=eval_seconds, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         atomic_torch_save(run.file("model.pt"), model.state_dict())
         atomic_write_json(run.file("provenance.json"), prov)
@@ -364,11 +385,10 @@ def load_model(run: Run, device: torch.device | None = None, num_classes: int | 
     """The trained fp32 model of a finished run, in eval mode."""
     device = device or default_device()
     cfg = run.config
-    if num_classes is None:
-        num_classes = {"cifar10": 10, "cifar100": 100, "tinyimagenet": 200}.get(cfg.data.dataset)
     state = torch.load(run.file("model.pt"), map_location=device, weights_only=True)
     if num_classes is None:
-        num_classes = state["fc.weight"].shape[0]
+        # The classifier's rows: every registered model ends in a Linear named ``fc``.
+        num_classes = next(v.shape[0] for k, v in reversed(state.items()) if k.endswith("fc.weight"))
     model = build_model(cfg, num_classes, device)
     model.load_state_dict(state)
     return model.eval()

@@ -4,13 +4,13 @@ from arlib import costs, profiles
 
 
 def test_resnet56_forward_flops_match_hand_count():
-    # Hand count of ResNet-56 (1x1 projection shortcuts), 2 FLOPs per multiply-add:
-    # stem 3->16 at 32x32, 18 convs 16->16 at 32x32, then per stage one stride-2 conv,
-    # a 1x1 shortcut and 17 convs at the halved size, and the 64->10 classifier.
+    # Hand count of ResNet-56 with the paper's parameter-free (option A) shortcuts, 2 FLOPs
+    # per multiply-add: stem 3->16 at 32x32, 18 convs 16->16 at 32x32, then per stage one
+    # stride-2 conv and 17 convs at the halved size, and the 64->10 classifier.
     conv = lambda cin, cout, k, hw: 2 * cin * cout * k * k * hw * hw  # noqa: E731
     total = conv(3, 16, 3, 32) + 18 * conv(16, 16, 3, 32)
-    total += conv(16, 32, 3, 16) + conv(16, 32, 1, 16) + 17 * conv(32, 32, 3, 16)
-    total += conv(32, 64, 3, 8) + conv(32, 64, 1, 8) + 17 * conv(64, 64, 3, 8)
+    total += conv(16, 32, 3, 16) + 17 * conv(32, 32, 3, 16)
+    total += conv(32, 64, 3, 8) + 17 * conv(64, 64, 3, 8)
     total += 2 * 64 * 10
     assert costs.forward_flops("resnet56", "cifar10") == pytest.approx(total, rel=1e-6)
 
