@@ -137,9 +137,8 @@ CPU = Profile(
     name="cpu",
     description="small real reproduction on a 2-core CPU: CIFAR-10, 50 train / 100 test images per class, Fixup ResNet-8 (deeper: ResNet-14), 40 epochs, no augmentation",
     datasets={"cifar10": DataConfig("cifar10", train_per_class=50, test_per_class=100, augment=False)},
-    # Option-B shortcuts until the grid is rerun with the paper's option A (issue 10).
-    model=ModelConfig("resnet8", shortcut="B"),
-    deep_model=ModelConfig("resnet14", shortcut="B"),
+    model=ModelConfig("resnet8"),
+    deep_model=ModelConfig("resnet14"),
     train={"cifar10": _cifar_train(40, 32, 0.05, (30, 36))},
     eval=EvalConfig(eps=8, alpha=2, steps=10, batch_size=500),
     claim_seeds=(0, 1, 2),
