@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from arlib.book import BookError, build_book, load_params, toc_chapters
+from arlib.book.build import BookError, build_book, load_params, toc_chapters
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ def _outputs(nb_path: Path) -> str:
 
 @pytest.mark.book
 def test_incremental_build(small_book: Path, capsys):
-    from arlib.vendor import ensure_vendored
+    from arlib.book.vendor import ensure_vendored
 
     ensure_vendored(REPO)  # the small book links to the repository's vendored files
     root = small_book
@@ -131,7 +131,7 @@ def test_recorded_inputs_are_part_of_the_stamp(small_book: Path):
     store.mkdir(parents=True)
     (store / "metrics.json").write_text('{"acc": 0.5}')
     _notebook(root / "notebooks" / "alpha.ipynb", 'profile = "smoke"',
-              "from arlib.book import record_inputs\n"
+              "from arlib.book.build import record_inputs\n"
               "import json\n"
               "record_inputs('results/run1')\n"
               "print(json.load(open('results/run1/metrics.json'))['acc'])")
@@ -188,7 +188,7 @@ def test_eps_explorer_links_slider_to_figures():
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from arlib.widgets import eps_explorer
+    from arlib.book.widgets import eps_explorer
 
     def fig(eps):
         f, ax = plt.subplots()
@@ -217,7 +217,7 @@ def test_eps_explorer_mapping_needs_every_value():
     matplotlib.use("agg")
     import matplotlib.pyplot as plt
 
-    from arlib.widgets import eps_explorer
+    from arlib.book.widgets import eps_explorer
 
     with pytest.raises(ValueError, match="no figure for ε = 16"):
         eps_explorer({4: plt.figure()}, [4, 16])

@@ -1,4 +1,4 @@
-"""Tests for arlib.paper: the appendix tables of Wen, Li & Jia (ICML 2020) as data."""
+"""Tests for arlib.book.paper: the appendix tables of Wen, Li & Jia (ICML 2020) as data."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from arlib import paper
+from arlib.book import paper
 
 REPO = Path(__file__).resolve().parents[1]
 CSV_PATH = Path(paper.__file__).with_name("paper_tables.csv")

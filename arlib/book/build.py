@@ -11,24 +11,23 @@ A chapter is skipped when its *stamp* is unchanged. The stamp is a hash of
 
 * the template's bytes,
 * its parameters, ``profile`` included,
-* the sources of the ``arlib`` package the kernel imports (``book.py`` excluded: the build
+* the sources of the ``arlib`` package the kernel imports (this file excluded: the build
   driver does not change what a chapter computes),
 * the contents of the results-store files the chapter read last time, which the
-  notebook reports through :func:`record_inputs` (``arlib.store`` should call it for
-  every run directory it loads).
+  notebook reports through :func:`record_inputs` (:mod:`arlib.book.report` and
+  :mod:`arlib.book.speed` call it for every run directory and results file they read).
 
 The stamp and the list of inputs are kept in the executed notebook's metadata
 (``metadata.arbook``), so they travel with it.
 
-Usage::
+Usage (the command line is ``arlib book``, :mod:`arlib.cli`)::
 
-    python -m arlib.book --profile smoke                       # every chapter
-    python -m arlib.book --profile cpu --chapters B5_smoothing  # one chapter
+    arlib book                                        # every chapter, profile DEFAULT_BOOK_PROFILE (cpu)
+    arlib book --profile cpu --chapters B5_smoothing  # one chapter
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -41,9 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from arlib.errors import ArlibError
-
-PROFILES = ("smoke", "cpu", "paper")
+from ..errors import ArlibError
+from ..profiles import DEFAULT_BOOK_PROFILE, PROFILES
 EXECUTED_DIR = "book/executed"
 TEMPLATE_DIR = "notebooks"
 STAMP_VERSION = 1
@@ -157,14 +155,14 @@ def load_params(path: Path, profile: str, chapters: list[str]) -> dict[str, dict
 def _arlib_dir(root: Path) -> Path:
     """The arlib package the kernels import: the one in the book's root if there is one."""
     local = root / "arlib"
-    return local if (local / "__init__.py").is_file() else Path(__file__).resolve().parent
+    return local if (local / "__init__.py").is_file() else Path(__file__).resolve().parents[1]
 
 
 def arlib_sources_hash(root: Path) -> str:
     pkg = _arlib_dir(root)
     h = hashlib.sha256()
     for f in sorted(pkg.rglob("*.py")):
-        if f == pkg / "book.py":
+        if f == pkg / "book" / "build.py":
             continue
         h.update(f.relative_to(pkg).as_posix().encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
@@ -364,7 +362,7 @@ def run_jupyter_book(root: Path, strict: bool = False, all_pages: bool = False) 
 
 
 def build_book(
-    profile: str = "smoke",
+    profile: str = DEFAULT_BOOK_PROFILE,
     chapters: list[str] | None = None,
     params_path: str | os.PathLike = "book/params.yml",
     force: bool = False,
@@ -391,7 +389,7 @@ def build_book(
     Raises:
         BookError: with a one-line message naming the chapter and the cell's error.
     """
-    from arlib.vendor import ensure_vendored
+    from .vendor import ensure_vendored
 
     if profile not in PROFILES:
         raise BookError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
@@ -469,38 +467,3 @@ def build_book(
         print(f"book: {root / '_build' / 'html' / 'index.html'} "
               f"(total {time.perf_counter() - t_start:.1f} s)", flush=True)
     return status
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m arlib.book",
-        description="Execute the chapter notebooks that changed and build the HTML book.")
-    parser.add_argument("--profile", default="smoke", choices=PROFILES,
-                        help="smoke: seconds per cell (CI); cpu: small real run on a 2-core "
-                             "CPU; paper: Appendix D's settings (GPU). Default: smoke")
-    parser.add_argument("--chapters", nargs="+", metavar="NAME",
-                        help="only (re-)execute these chapters, e.g. B5_smoothing")
-    parser.add_argument("--params", default="book/params.yml",
-                        help="per-profile, per-chapter parameters (default: book/params.yml)")
-    parser.add_argument("--force", action="store_true",
-                        help="execute even if nothing changed")
-    parser.add_argument("--no-html", action="store_true",
-                        help="execute notebooks only; skip jupyter-book build")
-    parser.add_argument("--strict", action="store_true",
-                        help="treat Sphinx warnings as errors")
-    parser.add_argument("--root", default=None, help="book root (default: nearest _toc.yml)")
-    args = parser.parse_args(argv)
-    try:
-        build_book(profile=args.profile, chapters=args.chapters, params_path=args.params,
-                   force=args.force, root=args.root, html=not args.no_html, strict=args.strict)
-    except ArlibError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
