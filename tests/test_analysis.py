@@ -321,3 +321,13 @@ def test_non_fp32_model_is_refused():
     split = Split(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="fp32"):
         analysis.predict(model, split, to_float)
+
+
+def test_one_json_cleaner_for_configs_analysis_and_bound():
+    from arlib.config import to_jsonable
+
+    x = {1: np.float64(np.nan), "i": np.int64(3), "b": np.bool_(True), "t": torch.tensor(2.5), "l": (8.0, float("-inf")), "s": "x"}
+    assert to_jsonable(x) == {"1": None, "i": 3, "b": True, "t": 2.5, "l": [8.0, None], "s": "x"}
+    assert type(to_jsonable(x)["l"][0]) is float
+    assert to_jsonable({"eps": 8.0, "alpha": 2.5}, integral_floats_as_ints=True) == {"eps": 8, "alpha": 2.5}
+    assert type(to_jsonable(8.0, integral_floats_as_ints=True)) is int

@@ -222,3 +222,27 @@ def test_eps_explorer_mapping_needs_every_value():
     with pytest.raises(ValueError, match="no figure for ε = 16"):
         eps_explorer({4: plt.figure()}, [4, 16])
     plt.close("all")
+
+
+def test_one_book_command_line_with_the_profiles_default():
+    from arlib import profiles
+    from arlib.cli import build_parser
+
+    args = build_parser().parse_args(["book"])
+    assert args.profile == profiles.DEFAULT_BOOK_PROFILE and args.params == "book/params.yml" and args.root is None
+    assert build_parser().parse_args(["book", "--profile", "smoke", "--chapters", "B5_smoothing"]).chapters == "B5_smoothing"
+    import arlib.book.build as build
+
+    assert not hasattr(build, "main")  # `arlib book` is the only command line of the build
+    assert build.build_book.__defaults__[0] == profiles.DEFAULT_BOOK_PROFILE
+
+
+def test_chapter_setup_and_show(capsys):
+    from arlib.book.chapter import Chapter, explorer, setup, show
+
+    ch = setup("smoke", eps_grid=[0, 8], seeds=[1])
+    assert ch == Chapter("smoke", "cifar10", True, {"eps_grid": [0, 8], "spectral_grid": None, "seeds": [1]})
+    assert capsys.readouterr().out.startswith("profile smoke: ")
+    show(7, "runs 1234abcd", "Paper: Table 3")  # displayed first, then one line per note
+    assert capsys.readouterr().out == "7\nruns 1234abcd\nPaper: Table 3\n"
+    assert explorer(lambda e: None, []).data == "No runs to show."

@@ -61,7 +61,7 @@ def setup(profile: str, dataset: str = "cifar10", *, eps_grid: Sequence[float] |
     from IPython import get_ipython
 
     shell = get_ipython()
-    if shell is not None:
+    if getattr(shell, "kernel", None) is not None:  # a Jupyter kernel (papermill, Jupyter), not a plain shell
         shell.run_line_magic("matplotlib", "inline")
     pd.set_option("display.max_colwidth", None)
     chapter = Chapter(profile, dataset, ensure, dict(eps_grid=eps_grid, spectral_grid=spectral_grid, seeds=seeds))
