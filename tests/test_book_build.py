@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _notebook(path: Path, parameters: str, body: str) -> None:
+    """A chapter template as the book keeps them: a MyST Markdown notebook."""
+    import jupytext
     import nbformat
 
     nb = nbformat.v4.new_notebook()
@@ -32,7 +34,7 @@ def _notebook(path: Path, parameters: str, body: str) -> None:
     nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params,
                 nbformat.v4.new_code_cell(body)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, str(path))
+    jupytext.write(nb, str(path), fmt="md:myst")
 
 
 TOC = """\
@@ -66,8 +68,8 @@ def small_book(tmp_path: Path) -> Path:
     (root / "_toc.yml").write_text(TOC)
     (root / "book" / "params.yml").write_text(PARAMS)
     (root / "book" / "intro.md").write_text("# A small book\n\nMath: $x^2$.\n")
-    _notebook(root / "notebooks" / "alpha.ipynb", 'profile = "smoke"', "print('alpha', profile)")
-    _notebook(root / "notebooks" / "beta.ipynb", 'profile = "smoke"\nscale = 1',
+    _notebook(root / "notebooks" / "alpha.md", 'profile = "smoke"', "print('alpha', profile)")
+    _notebook(root / "notebooks" / "beta.md", 'profile = "smoke"\nscale = 1',
               "print('beta', profile, scale * 2)")
     return root
 
@@ -118,7 +120,7 @@ def test_incremental_build(small_book: Path, capsys):
 def test_template_and_profile_changes_reexecute(small_book: Path):
     root = small_book
     build_book("smoke", root=root, html=False)
-    _notebook(root / "notebooks" / "alpha.ipynb", 'profile = "smoke"', "print('alpha v2')")
+    _notebook(root / "notebooks" / "alpha.md", 'profile = "smoke"', "print('alpha v2')")
     assert build_book("smoke", root=root, html=False) == {"alpha": "executed", "beta": "up to date"}
     assert build_book("cpu", root=root, html=False) == {"alpha": "executed", "beta": "executed"}
     assert build_book("cpu", root=root, chapters=["beta"], html=False, force=True) == {"beta": "executed"}
@@ -130,7 +132,7 @@ def test_recorded_inputs_are_part_of_the_stamp(small_book: Path):
     store = root / "results" / "run1"
     store.mkdir(parents=True)
     (store / "metrics.json").write_text('{"acc": 0.5}')
-    _notebook(root / "notebooks" / "alpha.ipynb", 'profile = "smoke"',
+    _notebook(root / "notebooks" / "alpha.md", 'profile = "smoke"',
               "from arlib.book.build import record_inputs\n"
               "import json\n"
               "record_inputs('results/run1')\n"
@@ -147,7 +149,7 @@ def test_recorded_inputs_are_part_of_the_stamp(small_book: Path):
 @pytest.mark.book
 def test_failing_chapter_gives_one_line_error(small_book: Path):
     root = small_book
-    _notebook(root / "notebooks" / "beta.ipynb", 'profile = "smoke"\nscale = 1',
+    _notebook(root / "notebooks" / "beta.md", 'profile = "smoke"\nscale = 1',
               "raise ValueError('scale must be positive')")
     with pytest.raises(BookError) as err:
         build_book("smoke", root=root, html=False)

@@ -1,7 +1,8 @@
 """Build the book: execute the chapter notebooks that changed, then run Jupyter Book.
 
 Chapters are the ``_toc.yml`` entries under ``book/executed/``; chapter ``<name>`` is
-executed from the template ``notebooks/<name>.ipynb`` by papermill, which injects
+executed from the template ``notebooks/<name>.md`` (a MyST Markdown notebook, so that
+prose and code diff as text; jupytext reads it into a notebook) by papermill, which injects
 ``profile`` and the chapter's parameters from ``book/params.yml``, and is written to
 ``book/executed/<name>.ipynb``. Jupyter Book itself never executes anything
 (``execute_notebooks: off``), and Sphinx's incremental build is kept, so a page is
@@ -44,6 +45,7 @@ from ..errors import ArlibError
 from ..profiles import DEFAULT_BOOK_PROFILE, PROFILES
 EXECUTED_DIR = "book/executed"
 TEMPLATE_DIR = "notebooks"
+TEMPLATE_SUFFIX = ".md"  # MyST Markdown notebooks, read by jupytext
 STAMP_VERSION = 1
 INPUTS_ENV = "ARBOOK_INPUTS_FILE"  # set while a chapter runs; see record_inputs
 
@@ -252,7 +254,7 @@ def _write_placeholder(dest: Path, name: str) -> None:
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell(
-        f"# {name}\n\n```{{warning}}\nThe template `notebooks/{name}.ipynb` does not exist "
+        f"# {name}\n\n```{{warning}}\nThe template `{TEMPLATE_DIR}/{name}{TEMPLATE_SUFFIX}` does not exist "
         f"yet, so this chapter has not been executed.\n```\n")]
     nb.metadata["arbook"] = {"placeholder": True}
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -264,17 +266,18 @@ def _file_hash(path: Path) -> str:
 
 
 def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tuple[float, list[str]]:
-    """Run ``notebooks/<name>.ipynb`` with papermill into ``book/executed/<name>.ipynb``.
+    """Run ``notebooks/<name>.md`` with papermill into ``book/executed/<name>.ipynb``.
 
     Returns the seconds it took and what the run wrote to stdout/stderr outside the
     notebook (papermill's warnings, e.g. about an unknown parameter). On failure the partly executed notebook is kept in
     ``book/executed/.failed/`` and a one-line :class:`BookError` is raised.
     """
+    import jupytext
     import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    template = root / TEMPLATE_DIR / f"{name}.ipynb"
+    template = root / TEMPLATE_DIR / f"{name}{TEMPLATE_SUFFIX}"
     dest = root / EXECUTED_DIR / f"{name}.ipynb"
     failed = root / EXECUTED_DIR / ".failed" / f"{name}.ipynb"
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -289,7 +292,7 @@ def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tup
     os.environ[INPUTS_ENV] = inputs_file
     try:
         with _captured_output() as output_lines:
-            pm.execute_notebook(str(template), partial, parameters=params, kernel_name="python3",
+            pm.execute_notebook(jupytext.read(template), partial, parameters=params, kernel_name="python3",
                                 cwd=str(root), progress_bar=False, log_output=False)
     except PapermillExecutionError as e:
         failed.parent.mkdir(exist_ok=True)
@@ -419,7 +422,7 @@ def build_book(
     # a stale chapter title in its navigation sidebar; a changed title rebuilds all pages.
     titles_changed = False
     for name in all_chapters:
-        template = root / TEMPLATE_DIR / f"{name}.ipynb"
+        template = root / TEMPLATE_DIR / f"{name}{TEMPLATE_SUFFIX}"
         dest = root / EXECUTED_DIR / f"{name}.ipynb"
         old_title = _title(dest)
         if not template.is_file():
@@ -428,7 +431,7 @@ def build_book(
                 titles_changed = True
             if _executed_meta(dest).get("placeholder"):
                 status[name] = "missing template"
-                print(f"  {name:<{width}}  missing template {TEMPLATE_DIR}/{name}.ipynb "
+                print(f"  {name:<{width}}  missing template {TEMPLATE_DIR}/{name}{TEMPLATE_SUFFIX} "
                       f"(placeholder page)", flush=True)
             continue
         if name not in selected:
