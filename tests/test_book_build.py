@@ -248,3 +248,15 @@ def test_chapter_setup_and_show(capsys):
     show(7, "runs 1234abcd", "Paper: Table 3")  # displayed first, then one line per note
     assert capsys.readouterr().out == "7\nruns 1234abcd\nPaper: Table 3\n"
     assert explorer(lambda e: None, []).data == "No runs to show."
+
+
+def test_repository_chapters_are_myst_notebooks_with_a_parameters_cell():
+    import jupytext
+
+    for name in toc_chapters(REPO):
+        nb = jupytext.read(REPO / "notebooks" / f"{name}.md")
+        params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(params) == 1 and "profile = " in params[0].source, name
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), name
+        setup = [c for c in nb.cells if c.cell_type == "code" and "setup(profile" in c.source]
+        assert len(setup) == 1, f"{name}: one set-up call (arlib.book.chapter.setup)"
