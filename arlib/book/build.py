@@ -43,6 +43,7 @@ from pathlib import Path
 
 from ..errors import ArlibError
 from ..profiles import DEFAULT_BOOK_PROFILE, PROFILES
+
 EXECUTED_DIR = "book/executed"
 TEMPLATE_DIR = "notebooks"
 TEMPLATE_SUFFIX = ".md"  # MyST Markdown notebooks, read by jupytext
