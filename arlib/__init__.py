@@ -2,10 +2,23 @@
 Wen, Li & Jia (ICML 2020), "Towards Understanding the Regularization of
 Adversarial Robustness on Neural Networks".
 
-Modules, one job each: ``config`` (typed run configuration), ``data``,
-``models``, ``attacks``, ``train``, ``evaluate``, ``spectral``, ``analysis``,
-``store`` (content-addressed results), ``profiles`` and ``grid``, ``paper``
-(the paper's own tables), ``plots``, ``cli``.
+Three layers, one job per module:
+
+* core, flat in ``arlib/``: ``config`` (typed run configuration and its hash), ``errors``,
+  ``data``, ``models`` (the registry), ``attacks``, ``train``, ``store`` (content-addressed
+  results), ``profiles``, ``grid`` (expand a profile's cells, train and analyse the missing
+  ones), ``costs`` (FLOPs and GPU-hours of a grid);
+* measurement, computed from a trained network's weights, also flat in ``arlib/``:
+  ``spectral`` (singular values of conv operators, spectral-norm clipping), ``analysis``
+  (margins, loss variation, PGD accuracy), ``bound`` (Theorem 3.1's terms). Training uses
+  the first two (clipping, the final PGD evaluation), so these two layers import each other;
+* book, the subpackage ``arlib.book``: ``paper``, ``report``, ``compare``, ``speed``,
+  ``claims``, ``plots``, ``widgets``, ``chapter``, ``build``, ``vendor`` (see
+  :mod:`arlib.book`). It imports the other two layers and is never imported by them
+  (``tests/test_layers.py``).
+
+``cli`` is the ``arlib`` command over all three; it reaches the book layer only inside
+``arlib book``.
 """
 
 __version__ = "0.1.0"

@@ -15,11 +15,11 @@ Sections:
 * attacks: :func:`loss_variation` / :func:`variation_stats` (App. B.5, Fig. 8,
   Table 1) and :func:`pgd_accuracy` (App. D.2, the "PGD" rows of Tables 3-6);
 * singular values: :func:`two_group_std_difference` (App. B.2);
-* everything at once for one trained network: :func:`analyze`.
+* everything at once for one trained network: :func:`analyse`.
 
 Example::
 
-    summary, arrays = analyze(model, dataset, input_size=32)
+    summary, arrays = analyse(model, dataset, input_size=32)
     np.savez_compressed("analysis.npz", **arrays)
 """
 
@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .attacks import attack_context, pgd
+from .config import to_jsonable
 from .data import Split
 
 __all__ = [
@@ -51,7 +52,7 @@ __all__ = [
     "variation_stats",
     "pgd_accuracy",
     "two_group_std_difference",
-    "analyze",
+    "analyse",
 ]
 
 
@@ -416,7 +417,7 @@ def two_group_std_difference(std_a: Mapping[str, float], std_b: Mapping[str, flo
     AR), quantity sigma4_i - sigma16_i (> 0); group ``second``: all others,
     sigma4_i <= sigma16_i, quantity sigma16_i - sigma4_i (>= 0). A tie
     (equal stds) goes to the second group - the paper leaves ties open; this
-    matches :func:`arlib.paper.b2_quantities` - where it adds 0 to the sum
+    matches :func:`arlib.book.paper.b2_quantities` - where it adds 0 to the sum
     and 1 to the count. Pure function.
 
     Returns ``first_sum``, ``first_mean``, ``first_n``, ``first_layers`` and
@@ -441,22 +442,6 @@ def two_group_std_difference(std_a: Mapping[str, float], std_b: Mapping[str, flo
 
 
 # ----------------------------------------------------------------------------- everything for one network
-
-
-def _jsonable(x: Any) -> Any:
-    """Floats, ints, strings, lists and dicts with string keys; non-finite floats become None."""
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)) or (torch.is_tensor(x) and x.numel() == 1):
-        v = float(x)
-        return v if math.isfinite(v) else None
-    return x
 
 
 def _describe(v: np.ndarray) -> dict[str, float]:
@@ -493,7 +478,7 @@ def _spectral(model: nn.Module, example_input: torch.Tensor) -> tuple[dict[str, 
     return summary, arrays
 
 
-def analyze(
+def analyse(
     model: nn.Module,
     dataset,
     input_size: int | tuple[int, int],
@@ -588,4 +573,4 @@ def analyze(
             "precision": "fp32 (no autocast, TF32 off)",
         },
     }
-    return _jsonable(summary), arrays
+    return to_jsonable(summary), arrays

@@ -1,7 +1,8 @@
 """l-inf attacks: PGD (Madry et al. 2018) and FGSM (Goodfellow et al. 2015).
 
 Both take images in [0, 1] and ``eps`` / ``alpha`` in the same [0, 1] units
-(divide the paper's 0-255 values by 255; :func:`pgd255` does it for you).
+(the callers, :mod:`arlib.train` and :mod:`arlib.analysis`, divide the paper's 0-255
+values by 255).
 Gradients are taken with respect to the input only: parameters are frozen
 (``requires_grad=False``) for the duration of the attack, so no parameter
 gradient is computed or accumulated, and the model's mode is set explicitly
@@ -128,8 +129,3 @@ def fgsm(
     with attack_context(model, mode):
         grad = _input_grad(model, x, y, autocast)
     return (x + eps * grad.sign()).clamp(0, 1).detach()
-
-
-def pgd255(model, x, y, eps: float, alpha: float, steps: int, **kw) -> torch.Tensor:
-    """:func:`pgd` with ``eps`` and ``alpha`` on the paper's 0-255 scale."""
-    return pgd(model, x, y, eps / 255, alpha / 255, steps, **kw)

@@ -1,4 +1,4 @@
-"""``arlib`` command line: train, grid, eval, analyze, runs, book.
+"""``arlib`` command line: train, grid, eval, analyse, runs, book.
 
 Every user error (unknown dataset or model, eps outside [0, 255], a data
 root that does not exist, a malformed config, missing data) prints one line
@@ -69,7 +69,7 @@ def cmd_train(args) -> int:
     cfg = _config_from_args(args)
     _check_root(args.data_root)
     store = Store.for_profile(args.store or ("custom" if args.config else args.profile), args.results)
-    run = ensure(cfg, store, args.data_root, analyse=args.analyze, progress=not args.quiet)
+    run = ensure(cfg, store, args.data_root, analyse=args.analyse, progress=not args.quiet)
     print(json.dumps({"run": run.hash, "path": str(run.path), **run.metrics()["final"]}, indent=1))
     return 0
 
@@ -88,7 +88,7 @@ def cmd_grid(args) -> int:
             run = store.find(c.config)
             print(f"{c.config.hash}  {c.experiment:8s} {run.status() if run else 'new':9s} eps={c.config.adv.eps:<4g} method={c.config.adv.method} model={c.config.model.name} sp={c.config.train.spectral_norm} seed={c.config.train.seed}")
         return 0
-    runs = run_grid(args.profile, datasets, experiments, store, args.data_root, analyse=not args.no_analyze, progress=not args.quiet)
+    runs = run_grid(args.profile, datasets, experiments, store, args.data_root, analyse=not args.no_analyse, progress=not args.quiet)
     print(f"{len(runs)} runs finished in {store.root}")
     return 0
 
@@ -126,7 +126,7 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def cmd_analyze(args) -> int:
+def cmd_analyse(args) -> int:
     from .grid import analyse_run
     from .store import Store
 
@@ -156,15 +156,11 @@ def cmd_runs(args) -> int:
 
 
 def cmd_book(args) -> int:
-    from . import book
+    from .book.build import build_book
 
-    argv = ["--profile", args.profile]
-    if args.chapters:
-        argv += ["--chapters", *args.chapters.split(",")]
-    for flag in ("force", "no_html", "strict"):
-        if getattr(args, flag):
-            argv.append("--" + flag.replace("_", "-"))
-    return book.main(argv) or 0
+    build_book(profile=args.profile, chapters=args.chapters.split(",") if args.chapters else None, params_path=args.params,
+               force=args.force, root=args.root, html=not args.no_html, strict=args.strict)
+    return 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -174,6 +170,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import profiles
+
     p = _Parser(prog="arlib", description="Adversarial robustness as regularisation: experiments of Wen, Li & Jia (ICML 2020).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -196,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--precision", choices=["fp32", "bf16", "auto"])
     t.add_argument("--spectral-norm", type=float, help="clip every layer's spectral norm to this after each epoch")
-    t.add_argument("--analyze", action="store_true", help="also run the analysis of arlib.analysis")
+    t.add_argument("--analyse", "--analyze", action="store_true", help="also run the analysis of arlib.analysis")
     t.add_argument("--store", help="store name under the results root (default: the profile's, or 'custom' with --config); e.g. 'probes' for sizing runs")
     t.set_defaults(fn=cmd_train)
 
@@ -206,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--datasets", help="comma-separated (default: all of the profile's)")
     g.add_argument("--experiments", help="comma-separated subset of pgd,fgsm,deep,spectral")
     g.add_argument("--dry-run", action="store_true", help="list the cells and their status")
-    g.add_argument("--no-analyze", action="store_true")
+    g.add_argument("--no-analyse", "--no-analyze", action="store_true")
     g.set_defaults(fn=cmd_grid)
 
     e = sub.add_parser("eval", help="PGD-evaluate a trained run")
@@ -217,18 +215,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", type=int, default=10)
     e.set_defaults(fn=cmd_eval)
 
-    a = sub.add_parser("analyze", help="analyse finished runs that have no analysis yet")
+    a = sub.add_parser("analyse", aliases=["analyze"], help="analyse finished runs that have no analysis yet")
     common(a)
     a.add_argument("--run", help="only this run (hash prefix)")
-    a.set_defaults(fn=cmd_analyze)
+    a.set_defaults(fn=cmd_analyse)
 
     r = sub.add_parser("runs", help="list the results store")
     common(r)
     r.set_defaults(fn=cmd_runs)
 
     b = sub.add_parser("book", help="execute the chapter notebooks and build the book")
-    b.add_argument("--profile", default="cpu")
-    b.add_argument("--chapters", help="comma-separated chapter names")
+    b.add_argument("--profile", default=profiles.DEFAULT_BOOK_PROFILE, choices=list(profiles.PROFILES),
+                   help=f"smoke: seconds per run (CI); cpu: the committed small reproduction; paper: Appendix D (GPU). Default: {profiles.DEFAULT_BOOK_PROFILE}")
+    b.add_argument("--chapters", help="comma-separated chapter names (default: every chapter; unchanged ones are skipped)")
+    b.add_argument("--params", default="book/params.yml", help="per-profile, per-chapter parameters (default: book/params.yml)")
+    b.add_argument("--root", help="book root (default: the nearest directory with _toc.yml)")
     b.add_argument("--force", action="store_true", help="re-execute every chapter")
     b.add_argument("--no-html", action="store_true", help="execute the chapters only")
     b.add_argument("--strict", action="store_true", help="treat Sphinx warnings as errors")

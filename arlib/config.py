@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +90,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return to_jsonable(dataclasses.asdict(self))
+        return to_jsonable(dataclasses.asdict(self), integral_floats_as_ints=True)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
@@ -113,14 +115,24 @@ class RunConfig:
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "adv": AdvConfig, "train": TrainConfig, "eval": EvalConfig}
 
 
-def to_jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: to_jsonable(v) for k, v in x.items()}
+def to_jsonable(x: Any, integral_floats_as_ints: bool = False) -> Any:
+    """``x`` as plain JSON values: the one JSON cleaner of arlib (configs, analysis, bound terms).
+
+    Mappings (keys made strings), lists and tuples are walked; NumPy scalars and one-element
+    tensors become Python numbers; non-finite floats become ``None`` (JSON has no NaN or
+    infinity). ``integral_floats_as_ints``: write 8.0 as 8, which config hashes need (configs
+    come from JSON, the CLI and Python, and 8 and 8.0 must hash alike).
+    """
+    if isinstance(x, Mapping):
+        return {str(k): to_jsonable(v, integral_floats_as_ints) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [to_jsonable(v) for v in x]
-    if isinstance(x, float) and x.is_integer():
-        # 8 and 8.0 must hash alike: configs come from JSON, CLI and Python.
-        return int(x)
+        return [to_jsonable(v, integral_floats_as_ints) for v in x]
+    if hasattr(x, "item") and (getattr(x, "ndim", None) == 0 or (hasattr(x, "numel") and x.numel() == 1)):
+        x = x.item()  # NumPy scalars, one-element tensors
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            return None
+        return int(x) if integral_floats_as_ints and x.is_integer() else x
     return x
 
 

@@ -24,7 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import models, profiles
-from .config import RunConfig
+from .config import ModelConfig, RunConfig
 
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "tinyimagenet": 200}
 TRAIN_SIZE = {"cifar10": 50_000, "cifar100": 50_000, "tinyimagenet": 100_000}
@@ -37,11 +37,18 @@ INPUT_SIZE = {"cifar10": 32, "cifar100": 32, "tinyimagenet": 56}
 H100_SCENARIOS = {"optimistic": (140.0, 140.0), "central": (20.0, 120.0), "conservative": (10.0, 80.0)}
 
 
-@lru_cache(maxsize=None)
-def pass_flops(model: str, dataset: str, weights_grad: bool) -> float:
-    """FLOPs of one forward + backward pass on one image (to the input; also to the weights if asked)."""
+def _meta_model(model: str | ModelConfig, dataset: str) -> torch.nn.Module:
+    """``model`` on the meta device with the dataset's class count: a run's :class:`~arlib.config.ModelConfig`
+    (every keyword the registry takes), or a registry name built with its builder's defaults."""
+    name, kw = (model, {}) if isinstance(model, str) else (model.name, {"bn": model.bn, "width": model.width, "shortcut": model.shortcut})
     with torch.device("meta"):
-        net = models.create(model, num_classes=NUM_CLASSES.get(dataset, 10))
+        return models.create(name, num_classes=NUM_CLASSES.get(dataset, 10), **kw)
+
+
+@lru_cache(maxsize=None)
+def pass_flops(model: str | ModelConfig, dataset: str, weights_grad: bool) -> float:
+    """FLOPs of one forward + backward pass on one image (to the input; also to the weights if asked)."""
+    net = _meta_model(model, dataset)
     for p in net.parameters():
         p.requires_grad_(weights_grad)
     n = INPUT_SIZE.get(dataset, 32)
@@ -53,9 +60,9 @@ def pass_flops(model: str, dataset: str, weights_grad: bool) -> float:
 
 
 @lru_cache(maxsize=None)
-def forward_flops(model: str, dataset: str) -> float:
-    with torch.device("meta"):
-        net = models.create(model, num_classes=NUM_CLASSES.get(dataset, 10))
+def forward_flops(model: str | ModelConfig, dataset: str) -> float:
+    """FLOPs of one forward pass on one image."""
+    net = _meta_model(model, dataset)
     n = INPUT_SIZE.get(dataset, 32)
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
@@ -65,7 +72,7 @@ def forward_flops(model: str, dataset: str) -> float:
 
 def step_flops(cfg: RunConfig) -> float:
     """FLOPs of one training step on one image under ``cfg``'s adversary."""
-    m, ds = cfg.model.name, cfg.data.dataset
+    m, ds = cfg.model, cfg.data.dataset
     attack_passes = {"none": 0, "fgsm": 1, "pgd": cfg.adv.steps}[cfg.adv.method]
     return attack_passes * pass_flops(m, ds, False) + pass_flops(m, ds, True)
 
@@ -76,8 +83,8 @@ def cell_flops(cfg: RunConfig) -> float:
     n_train = cfg.data.train_per_class * NUM_CLASSES[ds] if cfg.data.train_per_class else TRAIN_SIZE[ds]
     n_test = cfg.data.test_per_class * NUM_CLASSES[ds] if cfg.data.test_per_class else TEST_SIZE[ds]
     train = cfg.train.epochs * n_train * step_flops(cfg)
-    per_epoch_eval = cfg.train.epochs * n_test * forward_flops(cfg.model.name, ds)
-    final_eval = (n_train + n_test) * forward_flops(cfg.model.name, ds) + n_test * cfg.eval.steps * pass_flops(cfg.model.name, ds, False)
+    per_epoch_eval = cfg.train.epochs * n_test * forward_flops(cfg.model, ds)
+    final_eval = (n_train + n_test) * forward_flops(cfg.model, ds) + n_test * cfg.eval.steps * pass_flops(cfg.model, ds, False)
     return train + per_epoch_eval + final_eval
 
 

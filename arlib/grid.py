@@ -23,9 +23,9 @@ class Cell:
     config: RunConfig
 
 
-def expand(profile: str, datasets: list[str] | None = None, experiments: list[str] | None = None, with_claim_seeds: bool = True) -> list[Cell]:
-    """All cells of ``profile`` for the datasets and experiments asked, without duplicates."""
-    prof = profiles.get(profile)
+def expand(profile: str | profiles.Profile, datasets: list[str] | None = None, experiments: list[str] | None = None, with_claim_seeds: bool = True) -> list[Cell]:
+    """All cells of ``profile`` (a name or a :class:`~arlib.profiles.Profile`) for the datasets and experiments asked, without duplicates."""
+    prof = profiles.get(profile) if isinstance(profile, str) else profile
     datasets = datasets or list(prof.datasets)
     experiments = experiments or list(profiles.EXPERIMENTS)
     cells, seen = [], set()
@@ -56,7 +56,7 @@ def ensure(cfg: RunConfig, store: Store, data_root=None, analyse: bool = True, p
 
 
 def analyse_run(run: Run, data_root=None, lock_timeout: float = -1) -> None:
-    """Run :func:`arlib.analysis.analyze` on a finished run and store its results."""
+    """Run :func:`arlib.analysis.analyse` on a finished run and store its results."""
     from . import analysis, data
     from .train import load_model
 
@@ -66,7 +66,7 @@ def analyse_run(run: Run, data_root=None, lock_timeout: float = -1) -> None:
             return
         ds = data.prepare(cfg.data, data_root)
         model = load_model(run, num_classes=ds.num_classes)
-        summary, arrays = analysis.analyze(model, ds, data.input_size(cfg.data.dataset, ds.image_size), seed=cfg.train.seed, eval_cfg=cfg.eval)
+        summary, arrays = analysis.analyse(model, ds, data.input_size(cfg.data.dataset, ds.image_size), seed=cfg.train.seed, eval_cfg=cfg.eval)
         summary["config_hash"] = cfg.hash
         run.save_analysis(summary, arrays)
 

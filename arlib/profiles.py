@@ -166,6 +166,10 @@ PAPER = Profile(
 
 PROFILES = {p.name: p for p in (SMOKE, CPU, PAPER)}
 
+#: The profile ``arlib book`` renders unless told otherwise: its results are committed, so the
+#: book builds on a fresh clone without training.
+DEFAULT_BOOK_PROFILE = "cpu"
+
 
 def get(name: str) -> Profile:
     if name not in PROFILES:

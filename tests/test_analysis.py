@@ -254,7 +254,7 @@ def test_pgd_accuracy_conventions_by_hand():
     assert r0["adv_acc_all"] == pytest.approx(100 * 5 / 7) and r0["adv_acc_correct"] == 100.0
 
 
-# ----------------------------------------------------------------------------- predict and analyze
+# ----------------------------------------------------------------------------- predict and analyse
 
 
 def test_predict_matches_direct_forward_and_restores_mode():
@@ -270,10 +270,10 @@ def test_predict_matches_direct_forward_and_restores_mode():
     np.testing.assert_allclose(logits, direct, rtol=1e-5, atol=1e-5)
 
 
-def test_analyze_small():
+def test_analyse_small():
     model = _random_resnet8(2)
     ds = Dataset("cifar10", tuple(str(i) for i in range(10)), _random_split(20, seed=4), _random_split(12, seed=5), "x", "test")
-    summary, arrays = analysis.analyze(
+    summary, arrays = analysis.analyse(
         model, ds, input_size=16, seed=0, loss_variation_eps=(1, 2), eval_cfg=EvalConfig(eps=8, alpha=2, steps=2, batch_size=8), loss_variation_steps=2
     )
     json.dumps(summary, allow_nan=False)
@@ -321,3 +321,13 @@ def test_non_fp32_model_is_refused():
     split = Split(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="fp32"):
         analysis.predict(model, split, to_float)
+
+
+def test_one_json_cleaner_for_configs_analysis_and_bound():
+    from arlib.config import to_jsonable
+
+    x = {1: np.float64(np.nan), "i": np.int64(3), "b": np.bool_(True), "t": torch.tensor(2.5), "l": (8.0, float("-inf")), "s": "x"}
+    assert to_jsonable(x) == {"1": None, "i": 3, "b": True, "t": 2.5, "l": [8.0, None], "s": "x"}
+    assert type(to_jsonable(x)["l"][0]) is float
+    assert to_jsonable({"eps": 8.0, "alpha": 2.5}, integral_floats_as_ints=True) == {"eps": 8, "alpha": 2.5}
+    assert type(to_jsonable(8.0, integral_floats_as_ints=True)) is int

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from arlib.book import BookError, build_book, load_params, toc_chapters
+from arlib.book.build import BookError, build_book, load_params, toc_chapters
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _notebook(path: Path, parameters: str, body: str) -> None:
+    """A chapter template as the book keeps them: a MyST Markdown notebook."""
+    import jupytext
     import nbformat
 
     nb = nbformat.v4.new_notebook()
@@ -32,7 +34,7 @@ def _notebook(path: Path, parameters: str, body: str) -> None:
     nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params,
                 nbformat.v4.new_code_cell(body)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, str(path))
+    jupytext.write(nb, str(path), fmt="md:myst")
 
 
 TOC = """\
@@ -66,8 +68,8 @@ def small_book(tmp_path: Path) -> Path:
     (root / "_toc.yml").write_text(TOC)
     (root / "book" / "params.yml").write_text(PARAMS)
     (root / "book" / "intro.md").write_text("# A small book\n\nMath: $x^2$.\n")
-    _notebook(root / "notebooks" / "alpha.ipynb", 'profile = "smoke"', "print('alpha', profile)")
-    _notebook(root / "notebooks" / "beta.ipynb", 'profile = "smoke"\nscale = 1',
+    _notebook(root / "notebooks" / "alpha.md", 'profile = "smoke"', "print('alpha', profile)")
+    _notebook(root / "notebooks" / "beta.md", 'profile = "smoke"\nscale = 1',
               "print('beta', profile, scale * 2)")
     return root
 
@@ -79,7 +81,7 @@ def _outputs(nb_path: Path) -> str:
 
 @pytest.mark.book
 def test_incremental_build(small_book: Path, capsys):
-    from arlib.vendor import ensure_vendored
+    from arlib.book.vendor import ensure_vendored
 
     ensure_vendored(REPO)  # the small book links to the repository's vendored files
     root = small_book
@@ -118,7 +120,7 @@ def test_incremental_build(small_book: Path, capsys):
 def test_template_and_profile_changes_reexecute(small_book: Path):
     root = small_book
     build_book("smoke", root=root, html=False)
-    _notebook(root / "notebooks" / "alpha.ipynb", 'profile = "smoke"', "print('alpha v2')")
+    _notebook(root / "notebooks" / "alpha.md", 'profile = "smoke"', "print('alpha v2')")
     assert build_book("smoke", root=root, html=False) == {"alpha": "executed", "beta": "up to date"}
     assert build_book("cpu", root=root, html=False) == {"alpha": "executed", "beta": "executed"}
     assert build_book("cpu", root=root, chapters=["beta"], html=False, force=True) == {"beta": "executed"}
@@ -130,8 +132,8 @@ def test_recorded_inputs_are_part_of_the_stamp(small_book: Path):
     store = root / "results" / "run1"
     store.mkdir(parents=True)
     (store / "metrics.json").write_text('{"acc": 0.5}')
-    _notebook(root / "notebooks" / "alpha.ipynb", 'profile = "smoke"',
-              "from arlib.book import record_inputs\n"
+    _notebook(root / "notebooks" / "alpha.md", 'profile = "smoke"',
+              "from arlib.book.build import record_inputs\n"
               "import json\n"
               "record_inputs('results/run1')\n"
               "print(json.load(open('results/run1/metrics.json'))['acc'])")
@@ -147,7 +149,7 @@ def test_recorded_inputs_are_part_of_the_stamp(small_book: Path):
 @pytest.mark.book
 def test_failing_chapter_gives_one_line_error(small_book: Path):
     root = small_book
-    _notebook(root / "notebooks" / "beta.ipynb", 'profile = "smoke"\nscale = 1',
+    _notebook(root / "notebooks" / "beta.md", 'profile = "smoke"\nscale = 1',
               "raise ValueError('scale must be positive')")
     with pytest.raises(BookError) as err:
         build_book("smoke", root=root, html=False)
@@ -188,7 +190,7 @@ def test_eps_explorer_links_slider_to_figures():
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from arlib.widgets import eps_explorer
+    from arlib.book.widgets import eps_explorer
 
     def fig(eps):
         f, ax = plt.subplots()
@@ -217,8 +219,44 @@ def test_eps_explorer_mapping_needs_every_value():
     matplotlib.use("agg")
     import matplotlib.pyplot as plt
 
-    from arlib.widgets import eps_explorer
+    from arlib.book.widgets import eps_explorer
 
     with pytest.raises(ValueError, match="no figure for ε = 16"):
         eps_explorer({4: plt.figure()}, [4, 16])
     plt.close("all")
+
+
+def test_one_book_command_line_with_the_profiles_default():
+    from arlib import profiles
+    from arlib.cli import build_parser
+
+    args = build_parser().parse_args(["book"])
+    assert args.profile == profiles.DEFAULT_BOOK_PROFILE and args.params == "book/params.yml" and args.root is None
+    assert build_parser().parse_args(["book", "--profile", "smoke", "--chapters", "B5_smoothing"]).chapters == "B5_smoothing"
+    import arlib.book.build as build
+
+    assert not hasattr(build, "main")  # `arlib book` is the only command line of the build
+    assert build.build_book.__defaults__[0] == profiles.DEFAULT_BOOK_PROFILE
+
+
+def test_chapter_setup_and_show(capsys):
+    from arlib.book.chapter import Chapter, explorer, setup, show
+
+    ch = setup("smoke", eps_grid=[0, 8], seeds=[1])
+    assert ch == Chapter("smoke", "cifar10", True, {"eps_grid": [0, 8], "spectral_grid": None, "seeds": [1]})
+    assert capsys.readouterr().out.startswith("profile smoke: ")
+    show(7, "runs 1234abcd", "Paper: Table 3")  # displayed first, then one line per note
+    assert capsys.readouterr().out == "7\nruns 1234abcd\nPaper: Table 3\n"
+    assert explorer(lambda e: None, []).data == "No runs to show."
+
+
+def test_repository_chapters_are_myst_notebooks_with_a_parameters_cell():
+    import jupytext
+
+    for name in toc_chapters(REPO):
+        nb = jupytext.read(REPO / "notebooks" / f"{name}.md")
+        params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(params) == 1 and "profile = " in params[0].source, name
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), name
+        setup = [c for c in nb.cells if c.cell_type == "code" and "setup(profile" in c.source]
+        assert len(setup) == 1, f"{name}: one set-up call (arlib.book.chapter.setup)"

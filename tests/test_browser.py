@@ -1,6 +1,6 @@
 """The built HTML works offline: every page opened from disk in headless Chromium.
 
-Needs a built book (``python -m arlib.book``) and Debian's Chromium (``apt-get install
+Needs a built book (``arlib book``) and Debian's Chromium (``apt-get install
 chromium``; never a Playwright browser download). ``ARBOOK_HTML`` points the tests at
 another build (default ``_build/html``), ``ARBOOK_CHROMIUM`` at another browser binary.
 
@@ -46,7 +46,7 @@ def _pages() -> list[Path]:
 
 PAGES = _pages()
 needs_build = pytest.mark.skipif(
-    not PAGES, reason=f"no built book at {HTML} (run `python -m arlib.book` first)")
+    not PAGES, reason=f"no built book at {HTML} (run `arlib book` first)")
 
 
 def _page_ids(pages):
@@ -87,7 +87,7 @@ _REDIRECT = re.compile(r"""<meta[^>]+http-equiv=["']?refresh""", re.IGNORECASE)
 @pytest.fixture(scope="module")
 def browser():
     if not PAGES:
-        pytest.skip(f"no built book at {HTML} (run `python -m arlib.book` first)")
+        pytest.skip(f"no built book at {HTML} (run `arlib book` first)")
     exe = _chromium()
     if exe is None:
         pytest.skip("Chromium not found (apt-get install -y chromium, or set ARBOOK_CHROMIUM)")
@@ -186,7 +186,7 @@ def _slider_pages() -> list[Path]:
 def test_eps_slider_switches_figure(open_page):
     pages = _slider_pages()
     if not pages:
-        pytest.skip("no page with an ε slider (arlib.widgets.eps_explorer) in this build")
+        pytest.skip("no page with an ε slider (arlib.book.widgets.eps_explorer) in this build")
     for path in pages:
         page, log = open_page(path)
         handle = page.locator(".widget-slider .noUi-handle").first

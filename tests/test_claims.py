@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arlib import claims
+from arlib.book import claims
 
 LAYERS = [f"layer{i}" for i in range(12)]
 
 
 def frame(values_by_eps: dict, experiment="pgd", spectral_norm=np.nan, extra: dict | None = None) -> pd.DataFrame:
-    """Rows like arlib.report.collect's: {eps: {metric: [value per seed]}}."""
+    """Rows like arlib.book.report.collect's: {eps: {metric: [value per seed]}}."""
     rows = []
     for eps, metrics in values_by_eps.items():
         n = len(next(iter(metrics.values())))

@@ -66,3 +66,12 @@ def test_grid_dry_run_lists_cells(tmp_path):
     # pgd (0,4,8,16) + fgsm 3 + deep 3 + spectral 3x3 + 2 extra seeds at eps 4 and 16
     assert len(lines) == 4 + 3 + 3 + 9 + 4
     assert not (tmp_path / "results").exists()
+
+
+def test_analyse_is_spelled_one_way_and_the_old_spelling_still_parses():
+    from arlib.cli import build_parser, cmd_analyse
+
+    for word in ("analyse", "analyze"):
+        assert build_parser().parse_args([word]).fn is cmd_analyse
+    assert build_parser().parse_args(["train", "--analyze"]).analyse is True
+    assert build_parser().parse_args(["grid", "--no-analyze"]).no_analyse is True

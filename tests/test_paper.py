@@ -1,4 +1,4 @@
-"""Tests for arlib.paper: the appendix tables of Wen, Li & Jia (ICML 2020) as data."""
+"""Tests for arlib.book.paper: the appendix tables of Wen, Li & Jia (ICML 2020) as data."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from arlib import paper
+from arlib.book import paper
 
 REPO = Path(__file__).resolve().parents[1]
 CSV_PATH = Path(paper.__file__).with_name("paper_tables.csv")
@@ -330,3 +330,12 @@ def test_b2_matches_appendix_text():
     got = {(r.dataset, r.group, r.statistic): r.value for r in b2.itertuples()}
     assert parsed == [got[k] for k in order]
     assert all(not math.isnan(v) for v in parsed)
+
+
+def test_b2_lookup_and_implied_group_sizes():
+    assert paper.b2_value("cifar10", "first", "sum") == 4.7465
+    assert paper.b2_value("cifar100", "first", "mean") == 0.09618
+    assert (paper.b2_group_size("cifar10", "first"), paper.b2_group_size("cifar10", "second")) == (41, 14)
+    assert paper.b2_group_size("cifar100", "second") == 4  # the printed sum repeats CIFAR10's (flagged)
+    with pytest.raises(paper.PaperTableError):
+        paper.b2_value("tinyimagenet", "first", "sum")

@@ -1,4 +1,4 @@
-"""arlib.report on synthetic tables and a fake results store (no training)."""
+"""arlib.book.report, .compare and .speed on synthetic tables, a fake results store and a hand-made benchmark file (no training)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arlib import paper, report
+from arlib.book import compare, paper, report, speed
 from arlib.store import Store, atomic_write_json
 
 
@@ -71,7 +71,7 @@ def test_side_by_side_aligns_eps_and_metrics_with_table_3():
                        8: [(95, 68, 27, 0.3, 1.1, 0.8, 50.0)],
                        16: [(90, 65, 25, 0.5, 1.0, 0.5, 60.0)]}, metrics=metrics)
     block = paper.wide(3, model="resnet56")
-    t = report.side_by_side(ours, block)
+    t = compare.side_by_side(ours, block)
     assert set(t["metric"]) == set(block.index)
     assert sorted(t["eps"].unique()) == [0.0, 4.0, 8.0, 16.0]
     row = t[(t["metric"] == "delta_loss") & (t["eps"] == 8.0)].iloc[0]
@@ -88,19 +88,19 @@ def test_side_by_side_aligns_eps_and_metrics_with_table_3():
     # Paper's metric order.
     assert list(dict.fromkeys(t["metric"])) == list(block.index)
 
-    w = report.side_by_side(ours, block, layout="wide")
+    w = compare.side_by_side(ours, block, layout="wide")
     assert list(w.index) == list(block.index)
     assert w.loc["delta_loss", ("8", "paper")] == "0.606" and w.loc["delta_loss", ("8", "ours")] == "0.800"
     assert w.loc["delta_loss", ("0", "paper")] == "—"
     # Tidy paper rows give the same alignment as the wide block.
     tidy = paper.table(3)
     tidy = tidy[tidy["model"] == "resnet56"]
-    pd.testing.assert_frame_equal(report.side_by_side(ours, tidy), t)
+    pd.testing.assert_frame_equal(compare.side_by_side(ours, tidy), t)
 
 
 def test_side_by_side_marks_eps_we_did_not_run_and_table_1_attack_radii():
     ours = runs_frame({4: [(0.03, 0.10)], 16: [(0.02, 0.06)]}, metrics=("lv_mean_eps1", "lv_std_eps1"))
-    t = report.side_by_side(ours, paper.wide(1, dataset="cifar10"))
+    t = compare.side_by_side(ours, paper.wide(1, dataset="cifar10"))
     assert "attack_eps" in t.columns
     row = t[(t["attack_eps"] == 1.0) & (t["metric"] == "loss_variation_mean") & (t["eps"] == 16.0)].iloc[0]
     assert row["paper"] == 0.0215 and row["ours_mean"] == 0.02
@@ -113,7 +113,7 @@ def test_side_by_side_marks_eps_we_did_not_run_and_table_1_attack_radii():
 def test_side_by_side_rejects_several_blocks():
     df = pd.concat([runs_frame({4: [(1.0, 0)]}), runs_frame({4: [(2.0, 0)]}).assign(spectral_norm=1.0)])
     with pytest.raises(ValueError):
-        report.side_by_side(report.summarise(df), paper.wide(3, model="resnet56"))
+        compare.side_by_side(report.summarise(df), paper.wide(3, model="resnet56"))
 
 
 # ----------------------------------------------------------------------------- provenance
@@ -128,7 +128,7 @@ def test_provenance_note_names_runs_profile_and_commit():
     both = report.provenance_note([df, df.assign(hash="b" * 16, short="bbbbbbbb", commit="fedcba9876")])
     assert "4 runs" in both and "commits 0123456+dirty, fedcba9" in both
     assert report.provenance_note(df.iloc[:0]).startswith("no runs")
-    assert "Table 3" in report.paper_note(3)
+    assert "Table 3" in compare.paper_note(3)
 
 
 # ----------------------------------------------------------------------------- collect from a fake store
@@ -205,7 +205,7 @@ def test_b2_table_two_groups_and_paper_rows():
     rows = []
     for eps, stds in ((4, {"a": 1.0, "b": 0.5, "c": 0.2}), (16, {"a": 0.7, "b": 0.4, "c": 0.3})):
         rows.append({"eps": float(eps), "seed": 0, "sv_std_operator": stds, "sv_std_reshaped": stds})
-    t = report.b2_table(pd.DataFrame(rows))
+    t = compare.b2_table(pd.DataFrame(rows))
     ours = t.loc["ours, operator singular values"]
     assert ours["first_sum"] == pytest.approx(0.4) and ours["first_n"] == 2
     assert ours["second_sum"] == pytest.approx(0.1) and ours["second_n"] == 1
@@ -224,35 +224,29 @@ def test_margin_table_rows_and_columns():
 
 
 def test_paper_blocks_and_dataset_table_for_a_dataset_not_run():
-    assert report.paper_block("cifar10", "pgd")[0] == 3
-    assert report.paper_block("cifar100", "deep")[0] == 4
-    assert report.paper_block("tinyimagenet", "deep") == (None, None)
-    assert report.paper_block("cifar10", "fgsm")[0] == 2
-    assert report.paper_block("cifar10", "spectral", 2.0) == (None, None)
-    assert report.paper_block("cifar10", "spectral", float("nan"))[1].loc["delta_acc", 16] == 11.08
-    w, note = report.dataset_table("smoke", "cifar100", ensure=False)
+    assert compare.paper_block("cifar10", "pgd")[0] == 3
+    assert compare.paper_block("cifar100", "deep")[0] == 4
+    assert compare.paper_block("tinyimagenet", "deep") == (None, None)
+    assert compare.paper_block("cifar10", "fgsm")[0] == 2
+    assert compare.paper_block("cifar10", "spectral", 2.0) == (None, None)
+    assert compare.paper_block("cifar10", "spectral", float("nan"))[1].loc["delta_acc", 16] == 11.08
+    w, note = compare.dataset_table("smoke", "cifar100", ensure=False)
     assert (w.xs("ours", axis=1, level=1) == "not run here").all().all()
     assert w.loc["test_acc", ("4", "paper")] == "61.31"
     assert "arlib grid --profile paper --datasets cifar100" in note
-    series = report.paper_pgd_series()
+    series = compare.paper_pgd_series()
     assert len(series) == 3 and list(series.values())[2][0] == 0.0
 
 
-def test_settings_table_and_speed_table(tmp_path):
-    s = report.settings_table("paper", "cifar10")
+def test_settings_table():
+    s = compare.settings_table("paper", "cifar10")
     assert s.loc["epochs"].iloc[0] == "200" and s.loc["batch size"].iloc[0] == "256"
-    assert report.speed_table(tmp_path / "absent.json") is None
-    p = tmp_path / "training.json"
-    p.write_text(json.dumps({"peer": {"images_per_s": 10.5, "window_wall_s": [1.0, 3.0, 2.0]}, "note": "x"}))
-    t = report.speed_table(p)
-    assert ("peer", "images_per_s", 10.5) in list(t.itertuples(index=False, name=None))
-    assert ("peer", "window_wall_s (median)", 2.0) in list(t.itertuples(index=False, name=None))
 
 
 def test_every_figure_builds_from_collected_rows(tmp_path):
     from matplotlib.figure import Figure
 
-    from arlib import plots
+    from arlib.book import plots
 
     store = Store(tmp_path / "smoke")
     for i, cfg in enumerate(report.cells("smoke", "pgd")):
@@ -267,7 +261,7 @@ def test_every_figure_builds_from_collected_rows(tmp_path):
         plots.prob_loss_histograms(df),
         plots.sv_std_per_layer(df),
         plots.loss_variation_curves(df, paper=paper.wide(1, dataset="cifar10")),
-        plots.pgd_accuracy_curve(df, paper=report.paper_pgd_series()),
+        plots.pgd_accuracy_curve(df, paper=compare.paper_pgd_series()),
         plots.spectral_grid_gaps(pd.concat([df.assign(spectral_norm=1.0), df], ignore_index=True)),
         plots.spectral_complexity(df),
         plots.bound_terms_plot(report.bound_table(df)),
@@ -293,10 +287,10 @@ def test_speed_bound_levers_and_quality_from_a_hand_made_results_file(tmp_path):
         "quality_x": {"net": "net", "n_train": 500, "n_test": 1000, "epochs": 40, "eps": 8, "runs": runs},
         "machine_last_run": {"cpu": "x"},
     }))
-    bound = report.speed_bound(p)
+    bound = speed.bound(p)
     # 400 / 100 = 4.00x at the bf16 peak; 75% of the bf16 peak for the convs; the loaded-machine copy is not repeated
     assert bound.count("**net**") == 1 and "4.00× the peer" in bound and "(75% of the bf16 peak)" in bound and "2.50× the peer" in bound
-    assert list(report.speed_summary(p).index) == ["net", "net_1thread_loaded_machine"]
-    assert report.speed_levers(p).loc[("net", "peer"), "img/s"] == 10.0
-    q = report.speed_quality(p)
+    assert list(speed.summary(p).index) == ["net", "net_1thread_loaded_machine"]
+    assert speed.levers(p).loc[("net", "peer"), "img/s"] == 10.0
+    q = speed.quality(p)
     assert q.loc[("quality_x", "peer"), "test_acc"] == "42.0 ± 2.8" and q.loc[("quality_x", "arlib"), "test_acc"] == "42.0 ± 0.0"

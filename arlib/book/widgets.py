@@ -9,15 +9,15 @@ with one piece of code:
 * in the executed notebook, whose widget state papermill/nbclient save
   (``store_widget_state``);
 * in the built HTML, where myst-nb writes that state into the page and the locally served
-  ``@jupyter-widgets/html-manager`` renders it (see ``arlib.vendor``).
+  ``@jupyter-widgets/html-manager`` renders it (see :mod:`arlib.book.vendor`).
 
 Every figure is rendered to PNG once, when the widget is built; nothing is recomputed when
 the slider moves.
 
 Example (in a chapter notebook)::
 
-    from arlib.widgets import eps_explorer
-    eps_explorer(lambda eps: plots.margin_histogram(runs, eps=eps), [4, 8, 16])
+    from arlib.book.widgets import eps_explorer
+    eps_explorer(lambda eps: plots.margins_at(pgd, eps), [4, 8, 16])  # pgd: rows of report.collect
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The claims ledger: what Appendix B says, tested on our runs.
 
 Each claim of Appendix B.1-B.6 (and the PGD-accuracy trend of App. D.2 / Fig. 12) is a
-predicate on the results tables of :func:`arlib.report.collect` (one DataFrame per
+predicate on the results tables of :func:`arlib.book.report.collect` (one DataFrame per
 experiment: ``"pgd"``, ``"fgsm"``, ``"deep"``, ``"spectral"``). Evaluating it gives a
 :class:`Verdict`: ``"holds"``, ``"does not hold"`` or ``"inconclusive"``, our evidence (the
-numbers, mean ± seed std) and the paper's evidence (from :mod:`arlib.paper`).
+numbers, mean ± seed std) and the paper's evidence (from :mod:`arlib.book.paper`).
 :func:`ledger` evaluates every claim for a profile.
 
 The decision rule
@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..analysis import two_group_std_difference
 from . import paper as P
 from . import report
 
@@ -87,7 +88,7 @@ def _name(metric: str) -> str:
 def _fmt(x: float, metric: str = "") -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
-    d = report._digits(metric) if metric else 3
+    d = report.metric_digits(metric) if metric else 3
     return f"{x:.{d}f}"
 
 
@@ -119,7 +120,7 @@ class Trend:
 
         text = f"{_name(self.metric)}: {cell(self.lo, self.eps_lo)} → {cell(self.hi, self.eps_hi)}"
         if not math.isnan(self.diff):
-            text += f"; change {self.diff:+.{report._digits(self.metric)}f}"
+            text += f"; change {self.diff:+.{report.metric_digits(self.metric)}f}"
             text += f" vs noise {_fmt(self.noise, self.metric)}" + (" (std borrowed from PGD seeds)" if self.borrowed else "") if not math.isnan(self.noise) else " (noise unknown)"
         return text + f" [{self.verdict}]"
 
@@ -186,7 +187,7 @@ def compare(df: pd.DataFrame | None, metric: str, direction: int, eps_lo: float 
             noise_df: pd.DataFrame | None = None) -> Trend:
     """Judge whether ``metric`` moves in ``direction`` (-1 falls, +1 rises) from ``eps_lo`` to ``eps_hi``.
 
-    ``df``: rows of :func:`arlib.report.collect` (one per run) for one block (one network,
+    ``df``: rows of :func:`arlib.book.report.collect` (one per run) for one block (one network,
     one method, one spectral norm). ``noise_df``: where a cell has a single seed, the seed
     std of ``metric`` at the same ε is taken from these rows (the ``pgd`` claim cells).
     See the module docstring for the rule.
@@ -250,7 +251,7 @@ def _row(table: int, metric: str, **sel) -> str:
     if metric not in w.index:
         return ""
     r = w.loc[metric].dropna()
-    d = report._digits(metric)
+    d = report.metric_digits(metric)
     return " / ".join(f"{v:.{d}f}" for v in r.to_numpy(float)) + " at ε " + "/".join(f"{e:g}" for e in r.index)
 
 
@@ -290,11 +291,7 @@ def _paper_margins(dataset):
 
 
 def _paper_sv(dataset):
-    b = P.b2_quantities()
-    def q(ds, g, s):
-        return float(b[(b.dataset == ds) & (b.group == g) & (b.statistic == s)]["value"].iloc[0])
-    def n(ds, g):
-        return round(q(ds, g, "sum") / q(ds, g, "mean"))
+    q, n = P.b2_value, P.b2_group_size
     return (f"B.2 (Fig. 5c/d): CIFAR10: layers whose std fell, Σ(σ4−σ16) = {q('cifar10','first','sum'):.4f} "
             f"(mean {q('cifar10','first','mean'):.4f}, ≈{n('cifar10','first')} layers); layers whose std rose, "
             f"Σ(σ16−σ4) = {q('cifar10','second','sum'):.4f} (mean {q('cifar10','second','mean'):.4f}, ≈{n('cifar10','second')} layers). "
@@ -381,17 +378,9 @@ def _check_sv(frames, o, kind: str = "operator"):
         return UNSURE, "not run"
     lo, hi = _claim_eps(df, o)
 
-    def per_layer(e):
-        dicts = [d for d in df.loc[np.isclose(df["eps"].astype(float), e), col] if isinstance(d, Mapping) and d]
-        if not dicts:
-            return None
-        return {k: float(np.mean([d[k] for d in dicts])) for k in dicts[0]}, len(dicts)
-
-    a, b = per_layer(lo), per_layer(hi)
+    a, b = report.per_layer_mean(df, col, lo), report.per_layer_mean(df, col, hi)
     if a is None or b is None:
         return UNSURE, f"no singular-value analysis at ε={lo:g} or {hi:g}"
-    from .analysis import two_group_std_difference
-
     g = two_group_std_difference(a[0], b[0])
     n, k = g["n_layers"], g["first_n"]
     p = binomtest(k, n, 0.5).pvalue if n else float("nan")
@@ -467,7 +456,7 @@ CLAIMS: list[Claim] = [
 
 def evaluate(frames: Mapping[str, pd.DataFrame], dataset: str = "cifar10", claims: Sequence[Claim] | None = None,
              ids: Sequence[str] | None = None, **options) -> pd.DataFrame:
-    """Evaluate ``claims`` (default: all, or those whose id is in ``ids``) on ``frames`` (experiment -> rows of :func:`arlib.report.collect`).
+    """Evaluate ``claims`` (default: all, or those whose id is in ``ids``) on ``frames`` (experiment -> rows of :func:`arlib.book.report.collect`).
 
     ``options``: ``eps_lo`` / ``eps_hi`` override the compared strengths (default 4 and 16, or
     the smallest and largest positive ε run). Returns columns ``id``, ``section``, ``claim``,
@@ -495,7 +484,7 @@ def ledger(profile, dataset: str = "cifar10", store=None, ensure: bool = True, f
 
     ``frames``: precollected tables (else :func:`frames_for` collects them, training what is
     missing when ``ensure``). ``overrides``: ``eps_grid``, ``spectral_grid``, ``seeds`` as in
-    :func:`arlib.report.collect`.
+    :func:`arlib.book.report.collect`.
     """
     frames = frames if frames is not None else frames_for(profile, dataset, store=store, ensure=ensure, **overrides)
     opts = {k: v for k, v in (("eps_lo", eps_lo), ("eps_hi", eps_hi)) if v is not None}

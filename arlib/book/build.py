@@ -1,7 +1,8 @@
 """Build the book: execute the chapter notebooks that changed, then run Jupyter Book.
 
 Chapters are the ``_toc.yml`` entries under ``book/executed/``; chapter ``<name>`` is
-executed from the template ``notebooks/<name>.ipynb`` by papermill, which injects
+executed from the template ``notebooks/<name>.md`` (a MyST Markdown notebook, so that
+prose and code diff as text; jupytext reads it into a notebook) by papermill, which injects
 ``profile`` and the chapter's parameters from ``book/params.yml``, and is written to
 ``book/executed/<name>.ipynb``. Jupyter Book itself never executes anything
 (``execute_notebooks: off``), and Sphinx's incremental build is kept, so a page is
@@ -11,24 +12,23 @@ A chapter is skipped when its *stamp* is unchanged. The stamp is a hash of
 
 * the template's bytes,
 * its parameters, ``profile`` included,
-* the sources of the ``arlib`` package the kernel imports (``book.py`` excluded: the build
+* the sources of the ``arlib`` package the kernel imports (this file excluded: the build
   driver does not change what a chapter computes),
 * the contents of the results-store files the chapter read last time, which the
-  notebook reports through :func:`record_inputs` (``arlib.store`` should call it for
-  every run directory it loads).
+  notebook reports through :func:`record_inputs` (:mod:`arlib.book.report` and
+  :mod:`arlib.book.speed` call it for every run directory and results file they read).
 
 The stamp and the list of inputs are kept in the executed notebook's metadata
 (``metadata.arbook``), so they travel with it.
 
-Usage::
+Usage (the command line is ``arlib book``, :mod:`arlib.cli`)::
 
-    python -m arlib.book --profile smoke                       # every chapter
-    python -m arlib.book --profile cpu --chapters B5_smoothing  # one chapter
+    arlib book                                        # every chapter, profile DEFAULT_BOOK_PROFILE (cpu)
+    arlib book --profile cpu --chapters B5_smoothing  # one chapter
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -41,11 +41,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from arlib.errors import ArlibError
+from ..errors import ArlibError
+from ..profiles import DEFAULT_BOOK_PROFILE, PROFILES
 
-PROFILES = ("smoke", "cpu", "paper")
 EXECUTED_DIR = "book/executed"
 TEMPLATE_DIR = "notebooks"
+TEMPLATE_SUFFIX = ".md"  # MyST Markdown notebooks, read by jupytext
 STAMP_VERSION = 1
 INPUTS_ENV = "ARBOOK_INPUTS_FILE"  # set while a chapter runs; see record_inputs
 
@@ -157,14 +158,14 @@ def load_params(path: Path, profile: str, chapters: list[str]) -> dict[str, dict
 def _arlib_dir(root: Path) -> Path:
     """The arlib package the kernels import: the one in the book's root if there is one."""
     local = root / "arlib"
-    return local if (local / "__init__.py").is_file() else Path(__file__).resolve().parent
+    return local if (local / "__init__.py").is_file() else Path(__file__).resolve().parents[1]
 
 
 def arlib_sources_hash(root: Path) -> str:
     pkg = _arlib_dir(root)
     h = hashlib.sha256()
     for f in sorted(pkg.rglob("*.py")):
-        if f == pkg / "book.py":
+        if f == pkg / "book" / "build.py":
             continue
         h.update(f.relative_to(pkg).as_posix().encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
@@ -254,7 +255,7 @@ def _write_placeholder(dest: Path, name: str) -> None:
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell(
-        f"# {name}\n\n```{{warning}}\nThe template `notebooks/{name}.ipynb` does not exist "
+        f"# {name}\n\n```{{warning}}\nThe template `{TEMPLATE_DIR}/{name}{TEMPLATE_SUFFIX}` does not exist "
         f"yet, so this chapter has not been executed.\n```\n")]
     nb.metadata["arbook"] = {"placeholder": True}
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -266,17 +267,18 @@ def _file_hash(path: Path) -> str:
 
 
 def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tuple[float, list[str]]:
-    """Run ``notebooks/<name>.ipynb`` with papermill into ``book/executed/<name>.ipynb``.
+    """Run ``notebooks/<name>.md`` with papermill into ``book/executed/<name>.ipynb``.
 
     Returns the seconds it took and what the run wrote to stdout/stderr outside the
     notebook (papermill's warnings, e.g. about an unknown parameter). On failure the partly executed notebook is kept in
     ``book/executed/.failed/`` and a one-line :class:`BookError` is raised.
     """
+    import jupytext
     import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    template = root / TEMPLATE_DIR / f"{name}.ipynb"
+    template = root / TEMPLATE_DIR / f"{name}{TEMPLATE_SUFFIX}"
     dest = root / EXECUTED_DIR / f"{name}.ipynb"
     failed = root / EXECUTED_DIR / ".failed" / f"{name}.ipynb"
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -291,7 +293,7 @@ def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tup
     os.environ[INPUTS_ENV] = inputs_file
     try:
         with _captured_output() as output_lines:
-            pm.execute_notebook(str(template), partial, parameters=params, kernel_name="python3",
+            pm.execute_notebook(jupytext.read(template), partial, parameters=params, kernel_name="python3",
                                 cwd=str(root), progress_bar=False, log_output=False)
     except PapermillExecutionError as e:
         failed.parent.mkdir(exist_ok=True)
@@ -364,7 +366,7 @@ def run_jupyter_book(root: Path, strict: bool = False, all_pages: bool = False) 
 
 
 def build_book(
-    profile: str = "smoke",
+    profile: str = DEFAULT_BOOK_PROFILE,
     chapters: list[str] | None = None,
     params_path: str | os.PathLike = "book/params.yml",
     force: bool = False,
@@ -391,7 +393,7 @@ def build_book(
     Raises:
         BookError: with a one-line message naming the chapter and the cell's error.
     """
-    from arlib.vendor import ensure_vendored
+    from .vendor import ensure_vendored
 
     if profile not in PROFILES:
         raise BookError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
@@ -421,7 +423,7 @@ def build_book(
     # a stale chapter title in its navigation sidebar; a changed title rebuilds all pages.
     titles_changed = False
     for name in all_chapters:
-        template = root / TEMPLATE_DIR / f"{name}.ipynb"
+        template = root / TEMPLATE_DIR / f"{name}{TEMPLATE_SUFFIX}"
         dest = root / EXECUTED_DIR / f"{name}.ipynb"
         old_title = _title(dest)
         if not template.is_file():
@@ -430,7 +432,7 @@ def build_book(
                 titles_changed = True
             if _executed_meta(dest).get("placeholder"):
                 status[name] = "missing template"
-                print(f"  {name:<{width}}  missing template {TEMPLATE_DIR}/{name}.ipynb "
+                print(f"  {name:<{width}}  missing template {TEMPLATE_DIR}/{name}{TEMPLATE_SUFFIX} "
                       f"(placeholder page)", flush=True)
             continue
         if name not in selected:
@@ -469,38 +471,3 @@ def build_book(
         print(f"book: {root / '_build' / 'html' / 'index.html'} "
               f"(total {time.perf_counter() - t_start:.1f} s)", flush=True)
     return status
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m arlib.book",
-        description="Execute the chapter notebooks that changed and build the HTML book.")
-    parser.add_argument("--profile", default="smoke", choices=PROFILES,
-                        help="smoke: seconds per cell (CI); cpu: small real run on a 2-core "
-                             "CPU; paper: Appendix D's settings (GPU). Default: smoke")
-    parser.add_argument("--chapters", nargs="+", metavar="NAME",
-                        help="only (re-)execute these chapters, e.g. B5_smoothing")
-    parser.add_argument("--params", default="book/params.yml",
-                        help="per-profile, per-chapter parameters (default: book/params.yml)")
-    parser.add_argument("--force", action="store_true",
-                        help="execute even if nothing changed")
-    parser.add_argument("--no-html", action="store_true",
-                        help="execute notebooks only; skip jupyter-book build")
-    parser.add_argument("--strict", action="store_true",
-                        help="treat Sphinx warnings as errors")
-    parser.add_argument("--root", default=None, help="book root (default: nearest _toc.yml)")
-    args = parser.parse_args(argv)
-    try:
-        build_book(profile=args.profile, chapters=args.chapters, params_path=args.params,
-                   force=args.force, root=args.root, html=not args.no_html, strict=args.strict)
-    except ArlibError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

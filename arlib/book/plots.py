@@ -1,14 +1,14 @@
-"""The book's figures, from the tables of :mod:`arlib.report`.
+"""The book's figures, from the tables of :mod:`arlib.book.report`.
 
-Every function takes rows of :func:`arlib.report.collect` (one row per run; several seeds
+Every function takes rows of :func:`arlib.book.report.collect` (one row per run; several seeds
 of a cell are averaged, with the seed standard deviation as error bars) and, where the paper
-has the numbers, a block of one of its tables (:func:`arlib.paper.wide`), drawn dashed. Each
+has the numbers, a block of one of its tables (:func:`arlib.book.paper.wide`), drawn dashed. Each
 returns a new :class:`matplotlib.figure.Figure` built with the object API (no pyplot state
 is touched: figures are created outside pyplot, so a notebook shows one with
 ``display(fig)``, exactly once, and nothing needs closing). ``note``
-puts a one-line footer on the figure, e.g. :func:`arlib.report.provenance_note`.
+puts a one-line footer on the figure, e.g. :func:`arlib.book.report.provenance_note`.
 
-Figures that the ε slider of :func:`arlib.widgets.eps_explorer` pages through have a
+Figures that the ε slider of :func:`arlib.book.widgets.eps_explorer` pages through have a
 per-ε function (``*_at``): the figure for one defensive strength, drawn on axes whose limits
 are shared across all ε of the same frame, so moving the slider changes the data only.
 
@@ -68,6 +68,14 @@ def _footer(fig, note: str | None):
     return fig
 
 
+def _finish(fig, note: str | None, title: str | None = None):
+    """The last step of every figure: its title, the constrained layout, the footer note."""
+    if title:
+        fig.suptitle(title)
+    fig.set_layout_engine("constrained")
+    return _footer(fig, note)
+
+
 def _empty(fig, axes, text: str = "no runs to show"):
     for ax in np.ravel(axes):
         ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
@@ -106,6 +114,11 @@ def _paper_line(ax, paper: pd.DataFrame | None, metric: str, label: str, color=N
     ax.plot([float(e) for e in row.index], offset + scale * row.to_numpy(dtype=float), label=label, color=color, **_SOURCE["paper"])
 
 
+def _paper_eps(paper: pd.DataFrame | None) -> list[float]:
+    """The ε columns of a paper block (none without one), so that the x axis shows the paper's ε too."""
+    return [float(e) for e in paper.columns] if paper is not None else []
+
+
 def _eps_axis(ax, eps_values):
     ax.set_xticks(sorted(set(float(e) for e in eps_values)))
     ax.set_xlabel("defensive strength ε (0–255)")
@@ -119,7 +132,7 @@ def gap_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper_label:
                note: str | None = None, label: str = "ours", others: Mapping[str, pd.DataFrame] | None = None):
     """Loss gap and error gap against ε (Fig. 3a, 6a, 7a, 9a).
 
-    Ours: mean over seeds with the seed std as error bars; the paper's block (``arlib.paper.wide``;
+    Ours: mean over seeds with the seed std as error bars; the paper's block (``arlib.book.paper.wide``;
     rows ``delta_loss``, ``delta_acc``) dashed. The error gap is ``train_acc - test_acc``
     (= test error - train error, %-points). ``others``: more of our runs to overlay
     (label -> rows), e.g. the base network next to the deeper one.
@@ -133,12 +146,9 @@ def gap_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper_label:
             _errorbar(ax, se, metric, lab, color=f"C{i + 1}", alpha=0.6)
         _paper_line(ax, paper, metric, paper_label, color="C3")
         ax.set_ylabel(ylabel)
-        _eps_axis(ax, list(s["eps"]) + ([float(e) for e in paper.columns] if paper is not None else []))
+        _eps_axis(ax, list(s["eps"]) + _paper_eps(paper))
         ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note, title)
 
 
 def loss_error_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper_label: str = "paper", title: str | None = None,
@@ -158,12 +168,9 @@ def loss_error_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper
         _paper_line(ax, paper, metric, f"{metric.split('_')[0]} ({paper_label})", color=c, scale=-1.0, offset=100.0)
     ax.set_ylabel("error rate (%)")
     for ax in axes[0]:
-        _eps_axis(ax, list(s["eps"]) + ([float(e) for e in paper.columns] if paper is not None else []))
+        _eps_axis(ax, list(s["eps"]) + _paper_eps(paper))
         ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note, title)
 
 
 def training_curves(history: pd.DataFrame, note: str | None = None):
@@ -188,8 +195,7 @@ def training_curves(history: pd.DataFrame, note: str | None = None):
         ax.set_ylabel(lab)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note)
 
 
 # ----------------------------------------------------------------------------- margins
@@ -203,6 +209,13 @@ def _annot(v: np.ndarray) -> str:
 
 def _arrays_by_eps(df: pd.DataFrame) -> dict[float, tuple[pd.Series, dict]]:
     return {e: (r, report.load_arrays(r)) for e, r in report.runs_by_eps(df[df["analysed"].astype(bool)] if "analysed" in df else df).items()}
+
+
+def _run_at(df: pd.DataFrame, eps: float) -> tuple[dict[float, tuple[pd.Series, dict]], pd.Series, dict, tuple]:
+    """For an ``*_at`` figure: the arrays of every ε (for the shared axes), the row and arrays of the run at ``eps``, and its colour."""
+    data = _arrays_by_eps(df)
+    r, a = data[float(eps)]
+    return data, r, a, eps_colors(list(data))[float(eps)]
 
 
 def _range(values: list[np.ndarray], q: float = 0.005) -> tuple[float, float]:
@@ -230,20 +243,18 @@ def margin_distributions(df: pd.DataFrame, bins: int = 40, note: str | None = No
         ax.set_ylabel("density")
         ax.set_title(f"{split} set")
         ax.legend(fontsize=7)
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note)
 
 
 def margins_at(df: pd.DataFrame, eps: float, bins: int = 40, note: str | None = None):
     """Train and test margin histograms of the run at ``eps`` (smallest seed), mean/std/skewness annotated; axes shared across ε."""
-    data = _arrays_by_eps(df)
+    data, r, a, color = _run_at(df, eps)
     fig, axes = _figure(1, 2)
-    r, a = data[float(eps)]
     for ax, split in zip(axes[0], ("train", "test")):
         rng = _range([x[f"{split}_margin"] for _, x in data.values()])
         ymax = max(np.histogram(x[f"{split}_margin"].astype(np.float64), bins=bins, range=rng, density=True)[0].max() for _, x in data.values())
         m = a[f"{split}_margin"].astype(np.float64)
-        ax.hist(m, bins=bins, range=rng, density=True, color=eps_colors(list(data))[float(eps)], alpha=0.8)
+        ax.hist(m, bins=bins, range=rng, density=True, color=color, alpha=0.8)
         ax.axvline(0, color="k", lw=0.8, ls=":")
         ax.text(0.98, 0.95, _annot(m), transform=ax.transAxes, ha="right", va="top", fontsize=8, family="monospace",
                 bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.8"))
@@ -252,8 +263,7 @@ def margins_at(df: pd.DataFrame, eps: float, bins: int = 40, note: str | None = 
         ax.set_xlabel("margin (true logit − best other)")
         ax.set_ylabel("density")
         ax.set_title(f"{split} set, ε = {eps:g} (run {r['short']}, seed {int(r['seed'])})")
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note)
 
 
 # ----------------------------------------------------------------------------- probabilities and losses (Fig. 5a,b / 11a,b)
@@ -273,15 +283,12 @@ def prob_loss_histograms(df: pd.DataFrame, bins: int = 30, note: str | None = No
     for ax in axes[0]:
         ax.set_ylabel("examples")
         ax.legend(fontsize=8)
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note)
 
 
 def prob_loss_at(df: pd.DataFrame, eps: float, bins: int = 30, note: str | None = None):
     """Test true-class probability and test loss histograms of the run at ``eps``; axes shared across ε."""
-    data = _arrays_by_eps(df)
-    r, a = data[float(eps)]
-    color = eps_colors(list(data))[float(eps)]
+    data, r, a, color = _run_at(df, eps)
     lrng = _range([x["test_loss"] for _, x in data.values()], q=0.0)
     lrng = (max(lrng[0], 0.0), lrng[1])
     fig, axes = _figure(1, 2)
@@ -297,8 +304,7 @@ def prob_loss_at(df: pd.DataFrame, eps: float, bins: int = 30, note: str | None 
         ax.set_xlabel(lab)
         ax.set_ylabel("test examples")
         ax.set_title(f"ε = {eps:g} (run {r['short']})")
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note)
 
 
 # ----------------------------------------------------------------------------- singular values (Fig. 5c,d / 11c,d)
@@ -354,8 +360,7 @@ def sv_std_per_layer(df: pd.DataFrame, eps_a: float = 4, eps_b: float = 16, kind
         ax.set_title(_KIND_LABEL[kind], fontsize=9)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note)
 
 
 def sv_std_at(df: pd.DataFrame, eps: float, reference: float | None = None, kinds: Sequence[str] = ("operator", "reshaped"),
@@ -383,8 +388,7 @@ def sv_std_at(df: pd.DataFrame, eps: float, reference: float | None = None, kind
         ax.set_title(f"{_KIND_LABEL[kind]}, ε = {eps:g}", fontsize=9)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note)
 
 
 # ----------------------------------------------------------------------------- loss variation (Fig. 8 / Table 1)
@@ -399,7 +403,7 @@ def loss_variation_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, p
 
     Points: the mean over test examples (averaged over seeds); error bars: the std over test
     examples, as the paper's (averaged over seeds; the seed spread of the mean is in the
-    tables). ``paper``: ``arlib.paper.wide(1, dataset=...)`` (rows ``(attack_eps, metric)``),
+    tables). ``paper``: ``arlib.book.paper.wide(1, dataset=...)`` (rows ``(attack_eps, metric)``),
     nudged right so that its bars do not hide ours.
     """
     att = _lv_eps(df)
@@ -420,16 +424,13 @@ def loss_variation_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, p
         ax.set_ylabel("max loss increase")
         _eps_axis(ax, s["eps"])
         ax.legend(fontsize=7)
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note)
 
 
 def loss_variation_at(df: pd.DataFrame, eps: float, bins: int = 30, note: str | None = None):
     """Histograms of the per-example maximal loss variation of the run at ``eps``, one panel per attack radius; axes shared across ε."""
-    data = _arrays_by_eps(df)
-    r, a = data[float(eps)]
+    data, r, a, color = _run_at(df, eps)
     att = _lv_eps(df)
-    color = eps_colors(list(data))[float(eps)]
     fig, axes = _figure(1, max(len(att), 1), size=(3.8, 3.2))
     for ax, e2 in zip(axes[0], att):
         key = f"loss_variation_eps{e2:g}"
@@ -444,8 +445,7 @@ def loss_variation_at(df: pd.DataFrame, eps: float, bins: int = 30, note: str | 
         ax.set_xlabel(f"max loss increase, ε' = {e2:g}")
         ax.set_ylabel("test examples")
         ax.set_title(f"ε = {eps:g} (run {r['short']})", fontsize=9)
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note)
 
 
 # ----------------------------------------------------------------------------- PGD accuracy (Fig. 12)
@@ -469,8 +469,7 @@ def pgd_accuracy_curve(df: pd.DataFrame, paper: Mapping[str, pd.Series] | None =
     ax.set_ylabel("accuracy under PGD (%)")
     _eps_axis(ax, xs)
     ax.legend(fontsize=7)
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note)
 
 
 # ----------------------------------------------------------------------------- spectral-norm grid (Fig. 6)
@@ -522,8 +521,7 @@ def spectral_grid_gaps(df: pd.DataFrame, paper: bool = True, note: str | None = 
         ax.legend(h1 + h2, l1 + l2, fontsize=6, loc="best")
     for k in range(n, nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note)
 
 
 def spectral_complexity(df: pd.DataFrame, note: str | None = None):
@@ -537,8 +535,7 @@ def spectral_complexity(df: pd.DataFrame, note: str | None = None):
     ax.set_ylabel("log10 spectral complexity")
     _eps_axis(ax, df["eps"])
     ax.legend(fontsize=7)
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note)
 
 
 # ----------------------------------------------------------------------------- Theorem 3.1 (Appendix C)
@@ -569,5 +566,4 @@ def bound_terms_plot(bound: pd.DataFrame, note: str | None = None):
     ax.set_ylabel("first-order l2 distance to boundary")
     _eps_axis(ax, b["eps"])
     ax.legend(fontsize=7)
-    fig.set_layout_engine("constrained")
-    return _footer(fig, note)
+    return _finish(fig, note)

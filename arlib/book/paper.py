@@ -47,7 +47,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from arlib.errors import ArlibError
+from ..errors import ArlibError
 
 __all__ = [
     "PaperTableError",
@@ -250,6 +250,20 @@ def b2_quantities() -> pd.DataFrame:
         ("cifar100", "second", q2, "mean", 0.1103, False, ""),
     ]
     return pd.DataFrame(rows, columns=["dataset", "group", "quantity", "statistic", "value", "flag", "note"])
+
+
+def b2_value(dataset: str, group: str, statistic: str) -> float:
+    """One number of :func:`b2_quantities`: the ``statistic`` ("sum" or "mean") of ``group`` ("first" or "second") on ``dataset``."""
+    b = b2_quantities()
+    hit = b[(b.dataset == dataset) & (b.group == group) & (b.statistic == statistic)]
+    if hit.empty:
+        raise PaperTableError(f"Appendix B.2 has no {statistic} of the {group} group on {dataset}")
+    return float(hit["value"].iloc[0])
+
+
+def b2_group_size(dataset: str, group: str) -> int:
+    """The number of layers in a B.2 group that its printed sum and mean imply (sum / mean, rounded)."""
+    return round(b2_value(dataset, group, "sum") / b2_value(dataset, group, "mean"))
 
 
 def consistency_report(acc_tol: float = ACC_TOL, loss_tol: float = LOSS_TOL) -> pd.DataFrame:

@@ -1,0 +1,16 @@
+"""The book layer: everything that shows results, and the build that turns chapters into HTML.
+
+It imports the core and the measurement layer (see :mod:`arlib`) and is never imported by
+them (``tests/test_layers.py`` checks it). Modules, one job each:
+
+* ``paper`` - the paper's own numbers (Tables 1-6, Appendix B.2) as data;
+* ``report`` - the runs of a profile as tables (:func:`~arlib.book.report.collect`, seeds
+  summarised, provenance notes);
+* ``compare`` - our numbers next to the paper's, and a profile's settings next to Appendix D's;
+* ``speed`` - the training-speed benchmark's results file as tables;
+* ``claims`` - Appendix B's claims tested on our runs (the ledger);
+* ``plots`` - the figures; ``widgets`` - the ε slider that also works in static HTML;
+* ``chapter`` - what every chapter notebook does around its figures (``setup``, ``show``);
+* ``build`` - execute the chapters that changed and run Jupyter Book (``arlib book``);
+  ``vendor`` - the JavaScript the offline HTML serves itself.
+"""

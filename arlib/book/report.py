@@ -1,0 +1,459 @@
+"""The runs of a profile as tables: what the book's chapters show.
+
+The chapter notebooks never read a results store directly; they call this module:
+
+* :func:`collect` - one row per run of an experiment of a profile (training and analysing
+  the runs that are missing through :func:`arlib.grid.ensure`);
+* :func:`summarise` - mean, standard deviation and count over seeds;
+  :func:`per_layer_mean` - a per-layer quantity averaged over the seeds of one ε;
+* :func:`provenance_note` - the one line every figure and table of the book carries: which
+  runs (short config hashes), which profile, which commit(s) trained them;
+* :func:`runs_table`, :func:`margin_table`, :func:`training_history`, :func:`bound_table`,
+  :func:`bound_layers`, :func:`sizing_probes` - the chapters' tables of runs.
+
+Our numbers next to the paper's are :mod:`arlib.book.compare`; Theorem 3.1's terms are
+measured by :mod:`arlib.bound`. Every results-store file read here is reported to a running
+book build (:func:`arlib.book.build.record_inputs`), so a chapter re-executes when its runs change.
+
+Conventions: ``eps`` is the defensive strength on the paper's 0-255 scale, 0 meaning plain
+training; "std" over seeds is the sample standard deviation (``ddof=1``), NaN for a single
+seed; per-example spreads (e.g. the ``± std`` of Table 1) are population stds over examples
+(``ddof=0``) as :mod:`arlib.analysis` computes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import profiles
+from ..bound import BOUND_FILE, BoundUnavailable, bound_terms
+from ..grid import ensure as ensure_run
+from ..grid import expand
+from ..store import Run, Store, default_root
+from .build import record_inputs
+
+__all__ = [
+    "METRICS",
+    "CELL_KEYS",
+    "RUN_COLUMNS",
+    "resolve_profile",
+    "cells",
+    "collect",
+    "run_of",
+    "runs_by_eps",
+    "load_arrays",
+    "runs_table",
+    "summarise",
+    "per_layer_mean",
+    "metric_digits",
+    "format_pm",
+    "provenance_note",
+    "margin_table",
+    "training_history",
+    "bound_table",
+    "bound_layers",
+    "sizing_probes",
+]
+
+#: Final metrics of ``metrics.json`` (Tables 2-6), in the paper's row order.
+METRICS = ["train_acc", "test_acc", "delta_acc", "train_loss", "test_loss", "delta_loss", "pgd_acc_correct", "pgd_acc_all"]
+
+#: The columns that name a cell of a grid; a group of rows equal in all of them differs by seed only.
+CELL_KEYS = ["experiment", "dataset", "model", "method", "eps", "spectral_norm"]
+
+#: The columns of :func:`runs_table`, the list of runs each chapter opens with.
+RUN_COLUMNS = ["short", "eps", "seed", "train_acc", "test_acc", "delta_acc", "train_loss", "test_loss", "delta_loss",
+               "pgd_acc_correct", "train_minutes"]
+
+_DIGITS = {"acc": 2, "loss": 3, "loss_variation": 4, "lv_": 4, "margin": 3, "sv_": 4}
+
+
+# ----------------------------------------------------------------------------- cells and runs
+
+
+def resolve_profile(profile, eps_grid=None, spectral_grid=None, seeds=None, claim_seeds=None) -> profiles.Profile:
+    """A :class:`~arlib.profiles.Profile` from a name or a profile, with the notebook overrides applied.
+
+    ``None`` keeps the profile's own value; ``eps_grid`` lists every defensive strength to run,
+    0 (plain training) included only if listed. The overridden profile keeps its name, so its
+    runs live in the same store (``results/<name>``): a run is named by its config hash,
+    never by the grid it came from.
+    """
+    prof = profiles.get(profile) if isinstance(profile, str) else profile
+    changes: dict[str, Any] = {}
+    if eps_grid is not None:
+        changes["eps_grid"] = tuple(float(e) for e in eps_grid if float(e) != 0)
+        changes["include_eps0"] = any(float(e) == 0 for e in eps_grid)  # plain training only if 0 is asked for
+    if spectral_grid is not None:
+        changes["spectral_grid"] = tuple(spectral_grid)
+    if seeds is not None:
+        changes["seeds"] = tuple(int(s) for s in seeds)
+    if claim_seeds is not None:
+        changes["claim_seeds"] = tuple(int(s) for s in claim_seeds)
+    return dataclasses.replace(prof, **changes) if changes else prof
+
+
+def cells(profile, experiment: str, dataset: str = "cifar10", with_claim_seeds: bool = True, **overrides):
+    """The run configs of one experiment of ``profile`` (plus the claim seeds for ``pgd``), without duplicates (:func:`arlib.grid.expand`)."""
+    prof = resolve_profile(profile, **overrides)
+    return [c.config for c in expand(prof, [dataset], [experiment], with_claim_seeds)]
+
+
+def _float(x) -> float:
+    try:
+        return float("nan") if x is None else float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _row(run: Run, experiment: str, profile_name: str) -> dict[str, Any]:
+    cfg = run.config
+    m = run.metrics()
+    final = m.get("final", {})
+    prov = run.read_json("provenance.json") if run.file("provenance.json").exists() else {}
+    row: dict[str, Any] = {
+        "hash": run.hash,
+        "short": run.hash[:8],
+        "profile": profile_name,
+        "experiment": experiment,
+        "dataset": cfg.data.dataset,
+        "model": cfg.model.name,
+        "method": cfg.adv.method if cfg.adv.eps else "none",
+        "eps": float(cfg.adv.eps),
+        "spectral_norm": float(cfg.train.spectral_norm) if cfg.train.spectral_norm is not None else np.nan,
+        "seed": int(cfg.train.seed),
+        "epochs": int(cfg.train.epochs),
+    }
+    for k in METRICS:
+        row[k] = _float(final.get(k))
+    for k, v in final.items():
+        if k not in row and isinstance(v, (int, float)):
+            row[k] = float(v)
+    row["commit"] = prov.get("git_commit", "unknown")
+    row["train_minutes"] = _float(prov.get("train_seconds")) / 60
+    row["device"] = prov.get("device", "")
+    row["finished_at"] = prov.get("finished_at", "")
+    row["analysed"] = run.analysed
+    if run.analysed:
+        summary, arrays = run.analysis()
+        for split in ("train", "test"):
+            ms = summary.get(f"{split}_margin", {})
+            for k in ("mean", "std", "skewness", "median", "frac_below_zero"):
+                row[f"{split}_margin_{k}"] = _float(ms.get(k))
+            marr = arrays.get(f"{split}_margin")
+            row[f"{split}_margin_abs_mean"] = float(np.abs(marr.astype(np.float64)).mean()) if marr is not None and marr.size else np.nan
+        for e, s in (summary.get("loss_variation") or {}).items():
+            row[f"lv_mean_eps{e}"] = _float(s.get("mean"))
+            row[f"lv_std_eps{e}"] = _float(s.get("std"))
+        spec = summary.get("spectral") or {}
+        row["spectral_complexity"] = _float(spec.get("spectral_complexity"))
+        row["log10_spectral_complexity"] = _float(spec.get("log_spectral_complexity")) / math.log(10)
+        row["sv_std_operator"] = dict(spec.get("sv_std_operator") or {})
+        row["sv_std_reshaped"] = dict(spec.get("sv_std_reshaped") or {})
+        row["spectral_norms"] = dict(spec.get("spectral_norms") or {})
+        tp = summary.get("test_true_prob") or {}
+        row["test_true_prob_mean"] = _float(tp.get("mean"))
+    row["path"] = str(run.path)
+    return row
+
+
+def collect(
+    profile,
+    experiment: str,
+    dataset: str = "cifar10",
+    store: Store | None = None,
+    ensure: bool = True,
+    *,
+    eps_grid: Sequence[float] | None = None,
+    spectral_grid: Sequence[float] | None = None,
+    seeds: Sequence[int] | None = None,
+    with_claim_seeds: bool = True,
+    data_root=None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """One row per run of ``experiment`` ("pgd", "fgsm", "deep", "spectral") of ``profile`` on ``dataset``.
+
+    With ``ensure=True`` every missing run is trained and analysed through
+    :func:`arlib.grid.ensure` (finished runs are only read); with ``ensure=False`` missing or
+    unanalysed runs are left out (analysis columns NaN for unanalysed ones). ``eps_grid``,
+    ``spectral_grid`` and ``seeds`` override the profile's (``None`` = the profile's own).
+    For "pgd" the profile's extra claim seeds (at its ``claim_eps``) are included.
+
+    Columns: ``hash``, ``short`` (8 hex digits), ``profile``, ``experiment``, ``dataset``,
+    ``model``, ``method`` ("none" at eps 0), ``eps``, ``spectral_norm`` (NaN = uncontrolled),
+    ``seed``, ``epochs``, the final metrics (:data:`METRICS` and any other number in
+    ``metrics.json``), ``commit``, ``train_minutes``, ``device``, ``finished_at``, ``analysed``;
+    from the analysis: ``{train,test}_margin_{mean,std,skewness,median,frac_below_zero,abs_mean}``,
+    ``lv_mean_eps{e}`` / ``lv_std_eps{e}`` (loss variation per attack radius e, mean/std over
+    test examples), ``spectral_complexity``, ``log10_spectral_complexity``,
+    ``test_true_prob_mean``, the per-layer dicts ``sv_std_operator``, ``sv_std_reshaped``,
+    ``spectral_norms``; and ``path`` (the run directory, for :func:`load_arrays`).
+    Sorted by spectral norm, eps and seed.
+    """
+    prof = resolve_profile(profile, eps_grid=eps_grid, spectral_grid=spectral_grid, seeds=seeds)
+    store = store or Store.for_profile(prof.name)
+    rows = []
+    for cfg in cells(prof, experiment, dataset, with_claim_seeds=with_claim_seeds):
+        if ensure:
+            run = ensure_run(cfg, store, data_root=data_root, analyse=True, progress=progress)
+        else:
+            run = store.find(cfg)
+            if run is None or not run.finished:
+                continue
+        record_inputs(run.path)
+        rows.append(_row(run, experiment, prof.name))
+    df = pd.DataFrame(rows)
+    if df.empty:
+        margin_cols = [f"{sp}_margin_{k}" for sp in ("train", "test") for k in ("mean", "std", "skewness", "median", "frac_below_zero", "abs_mean")]
+        return pd.DataFrame(columns=["hash", "short", "profile"] + CELL_KEYS + ["seed", "epochs"] + METRICS
+                            + ["commit", "train_minutes", "device", "finished_at", "analysed"] + margin_cols
+                            + ["spectral_complexity", "log10_spectral_complexity", "sv_std_operator", "sv_std_reshaped", "spectral_norms",
+                               "test_true_prob_mean", "path"])
+    return df.sort_values(["spectral_norm", "eps", "seed"], na_position="last").reset_index(drop=True)
+
+
+def run_of(row) -> Run:
+    """The :class:`~arlib.store.Run` of a row of :func:`collect`."""
+    return Run(Path(row["path"]))
+
+
+def runs_by_eps(df: pd.DataFrame, seed: str | int = "first") -> dict[float, pd.Series]:
+    """One row of ``df`` per eps: the run with the smallest seed (``seed="first"``) or the given seed."""
+    out = {}
+    for eps, g in df.sort_values("seed").groupby("eps", sort=True):
+        if seed == "first":
+            out[float(eps)] = g.iloc[0]
+        else:
+            hit = g[g["seed"] == seed]
+            if len(hit):
+                out[float(eps)] = hit.iloc[0]
+    return out
+
+
+def load_arrays(row) -> dict[str, np.ndarray]:
+    """The analysis arrays (``analysis.npz``) of a row of :func:`collect`."""
+    return run_of(row).analysis()[1]
+
+
+def runs_table(df: pd.DataFrame, *extra: str) -> pd.DataFrame:
+    """The runs of ``df`` (rows of :func:`collect`) as each chapter lists them: :data:`RUN_COLUMNS` (``extra`` columns after ``short``), rounded to 3 digits."""
+    return df[RUN_COLUMNS[:1] + list(extra) + RUN_COLUMNS[1:]].round(3)
+
+
+# ----------------------------------------------------------------------------- seeds
+
+
+def _numeric_columns(df: pd.DataFrame, exclude: Iterable[str]) -> list[str]:
+    ex = set(exclude) | {"seed", "epochs"}
+    return [c for c in df.columns if c not in ex and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+
+
+def summarise(df: pd.DataFrame, by: Sequence[str] | None = None, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """Mean, standard deviation and count over seeds, per group.
+
+    ``by``: the grouping columns (default: those of :data:`CELL_KEYS` present in ``df``; NaN
+    keys, e.g. an uncontrolled spectral norm, form their own group). ``metrics``: the
+    numeric columns to aggregate (default: every numeric column not in ``by``, ``seed`` and
+    ``epochs`` excluded).
+
+    Returns one row per group with the ``by`` columns, ``n`` (runs in the group), and
+    ``<metric>_mean``, ``<metric>_std`` for each metric. The std is the sample standard
+    deviation over seeds (``ddof=1``), NaN for a group of one run; NaN values of a metric
+    are skipped.
+    """
+    by = [c for c in (by if by is not None else CELL_KEYS) if c in df.columns]
+    metrics = list(metrics) if metrics is not None else _numeric_columns(df, by)
+    if df.empty:
+        return pd.DataFrame(columns=by + ["n"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
+    rows = []
+    groups = df.groupby(by, dropna=False, sort=True) if by else [((), df)]
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        r: dict[str, Any] = dict(zip(by, key))
+        r["n"] = len(g)
+        for m in metrics:
+            v = pd.to_numeric(g[m], errors="coerce").to_numpy(dtype=np.float64)
+            v = v[~np.isnan(v)]
+            r[f"{m}_mean"] = float(v.mean()) if v.size else np.nan
+            r[f"{m}_std"] = float(v.std(ddof=1)) if v.size > 1 else np.nan
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def metric_digits(metric: str) -> int:
+    """Decimals the book prints for ``metric``: the paper's (2 for accuracies, 3 for losses, 4 for loss variations)."""
+    for key in ("loss_variation", "lv_", "sv_", "margin", "acc", "loss"):
+        if key in metric:
+            return _DIGITS[key]
+    return 3
+
+
+def format_pm(mean: float, std: float, n: int | None = None, digits: int = 3) -> str:
+    """``"0.123 ± 0.004"``; just ``"0.123"`` when the std is NaN (one seed); ``"—"`` for NaN."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "—"
+    s = f"{mean:.{digits}f}"
+    if std is not None and not (isinstance(std, float) and math.isnan(std)):
+        s += f" ± {std:.{digits}f}"
+    if n is not None and n != 1:
+        s += f" (n={n})"
+    return s
+
+
+def per_layer_mean(df: pd.DataFrame, column: str, eps: float) -> tuple[dict[str, float], int] | None:
+    """A per-layer quantity (a dict column of :func:`collect`, e.g. ``sv_std_operator``) averaged over the runs of ``df`` at ``eps``.
+
+    Returns ``({layer: mean over runs}, number of runs)`` in the network's layer order, or
+    ``None`` when no run at ``eps`` has the column.
+    """
+    if column not in df:
+        return None
+    dicts = [d for d in df.loc[np.isclose(df["eps"].astype(float), float(eps)), column] if isinstance(d, Mapping) and d]
+    if not dicts:
+        return None
+    return {k: float(np.mean([d[k] for d in dicts])) for k in dicts[0]}, len(dicts)
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+def _short_commit(c: str) -> str:
+    if not c or c == "unknown":
+        return "unknown"
+    dirty = c.endswith("+dirty")
+    return c.split("+")[0][:7] + ("+dirty" if dirty else "")
+
+
+def provenance_note(df: pd.DataFrame | Iterable[pd.DataFrame], what: str | None = None) -> str:
+    """One line naming the runs behind a figure or table: short hashes, profile(s), commit(s).
+
+    ``df``: rows of :func:`collect` (or several such frames). ``what``: an optional prefix,
+    e.g. ``"Fig. B1.2"``. Example::
+
+        Runs 151d6b52, 335fca2c (2 runs, profile smoke, cifar10, commit 36cb3d6+dirty).
+    """
+    frames = [df] if isinstance(df, pd.DataFrame) else list(df)
+    frames = [f for f in frames if f is not None and len(f)]
+    head = f"{what}: " if what else ""
+    if not frames:
+        return head + "no runs (nothing trained for this selection)."
+    all_ = pd.concat(frames, ignore_index=True).drop_duplicates("hash")
+    hashes = ", ".join(all_["short"] if "short" in all_ else all_["hash"].str[:8])
+    profs = ", ".join(sorted(set(map(str, all_.get("profile", pd.Series(["?"]))))))
+    ds = ", ".join(sorted(set(map(str, all_.get("dataset", pd.Series([]))))))
+    commits = sorted({_short_commit(str(c)) for c in all_.get("commit", pd.Series(["unknown"]))})
+    n = len(all_)
+    return (f"{head}Runs {hashes} ({n} run{'s' if n != 1 else ''}, profile {profs}"
+            + (f", {ds}" if ds else "")
+            + f", commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}).")
+
+# ----------------------------------------------------------------------------- tables of runs
+
+
+def margin_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Margin statistics per ε on the training and test sets (mean ± seed std): mean, std, skewness, mean |margin|, fraction misclassified.
+
+    Rows: ``(split, statistic)``; columns: ε.
+    """
+    stats = ["mean", "std", "skewness", "abs_mean", "median", "frac_below_zero"]
+    cols = [f"{sp}_margin_{st}" for sp in ("train", "test") for st in stats]
+    s = summarise(df, by=["eps"], metrics=[c for c in cols if c in df.columns])
+    if s.empty:
+        return pd.DataFrame(index=pd.MultiIndex.from_tuples([], names=["split", "statistic"]))
+    rows = {}
+    for sp in ("train", "test"):
+        for st in stats:
+            c = f"{sp}_margin_{st}"
+            if f"{c}_mean" not in s:
+                continue
+            rows[(sp, st.replace("abs_mean", "mean |margin|").replace("frac_below_zero", "fraction < 0"))] = [
+                format_pm(m, d, digits=3) for m, d in zip(s[f"{c}_mean"], s[f"{c}_std"])]
+    out = pd.DataFrame(rows, index=[f"{e:g}" for e in s["eps"]]).T
+    out.columns.name = "eps"
+    out.index.names = ["split", "statistic"]
+    return out
+
+
+def training_history(df: pd.DataFrame) -> pd.DataFrame:
+    """The per-epoch history of every run of ``df`` (rows of :func:`collect`), long: one row per run and epoch."""
+    rows = []
+    for _, r in df.iterrows():
+        for h in run_of(r).metrics().get("history", []):
+            rows.append({"hash": r["hash"], "eps": r["eps"], "seed": r["seed"], "spectral_norm": r.get("spectral_norm", np.nan), **h})
+    return pd.DataFrame(rows)
+
+
+def _bound(row, data_root=None) -> dict[str, Any]:
+    """:func:`arlib.bound.bound_terms` of a row of :func:`collect`, its ``bound.json`` reported to the book build."""
+    run = run_of(row)
+    if run.file(BOUND_FILE).exists():
+        record_inputs(run.file(BOUND_FILE))
+    return bound_terms(run, data_root=data_root)
+
+
+def bound_table(df: pd.DataFrame, data_root=None, gamma: float | None = None) -> pd.DataFrame:
+    """Theorem 3.1's measurable quantities for every run of ``df`` (rows of :func:`collect`), one row per run.
+
+    Columns: ``eps``, ``seed``, ``short``, ``w_min``, ``log10_prod_sigma_min`` (all conv
+    layers), ``n_wide`` / ``n_layers``, ``log10_prod_sigma_min_not_wide``, ``v_min``,
+    ``v_median``, ``l2_radius_of_eps_ball`` (the l2 radius of the training l_inf ball,
+    ``eps/255 * sqrt(input_dim)``, for scale), ``u_min``, ``log10_u_lower`` (the theorem's lower bound on ``u_min``),
+    ``first_term`` = ``max(0, 1 - 10**log10_u_lower / gamma)`` with ``gamma`` (default: the
+    run's median positive training margin, so that the ramp loss is not trivially 0 or 1),
+    and ``available`` (False where neither ``bound.json`` nor ``model.pt`` exists).
+    """
+    rows = []
+    for _, r in df.iterrows():
+        base = {"eps": r["eps"], "seed": r["seed"], "short": r["short"]}
+        try:
+            b = _bound(r, data_root)
+        except BoundUnavailable:
+            rows.append({**base, "available": False})
+            continue
+        g = gamma if gamma is not None else b.get("u_median")
+        lu = b.get("log10_u_lower")
+        first = max(0.0, 1 - 10 ** lu / g) if (lu is not None and g) else np.nan
+        rows.append({**base, "available": True, "w_min": b["w_min"], "log10_prod_sigma_min": b["log10_prod_sigma_min"],
+                     "n_wide": b["n_wide"], "n_layers": b["n_layers"],
+                     "log10_prod_sigma_min_not_wide": b["log10_prod_sigma_min_not_wide"],
+                     "v_min": b["v_min"], "v_median": b["v_median"],
+                     "l2_radius_of_eps_ball": float(r["eps"]) / 255 * math.sqrt(b.get("input_dim") or float("nan")),
+                     "u_min": b["u_min"], "gamma": g,
+                     "log10_u_lower": lu, "first_term": first})
+    return pd.DataFrame(rows)
+
+
+def bound_layers(df: pd.DataFrame, data_root=None) -> pd.DataFrame:
+    """Per-layer ``sigma_min``, ``sigma_max``, dimensions and wideness of every run of ``df`` (long)."""
+    rows = []
+    for _, r in df.iterrows():
+        try:
+            b = _bound(r, data_root)
+        except BoundUnavailable:
+            continue
+        for l in b["layers"]:
+            rows.append({"eps": r["eps"], "seed": r["seed"], "short": r["short"], **l})
+    return pd.DataFrame(rows)
+
+
+def sizing_probes(root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The runs that sized the cpu profile (``results/probes``): settings and outcome of each."""
+    store = Store(Path(root) if root is not None else default_root() / "probes")
+    rows = []
+    for run in store.runs():
+        if not run.finished:
+            continue
+        record_inputs(run.path)
+        c, f = run.config, run.metrics()["final"]
+        rows.append({"run": run.hash[:8], "model": c.model.name, "images/class": c.data.train_per_class, "augment": c.data.augment,
+                     "batch": c.train.batch_size, "lr": c.train.lr, "epochs": c.train.epochs, "eps": c.adv.eps,
+                     "train acc": f["train_acc"], "test acc": f["test_acc"], "loss gap": f["delta_loss"]})
+    return pd.DataFrame(rows).sort_values(["images/class", "batch", "lr", "epochs"]).reset_index(drop=True).round(3) if rows else pd.DataFrame()
