@@ -134,11 +134,11 @@ def test_provenance_note_names_runs_profile_and_commit():
 # ----------------------------------------------------------------------------- collect from a fake store
 
 
-def fake_run(store: Store, cfg, delta_loss: float, analysed: bool = True, commit: str = "abcdef0123456789"):
+def fake_run(store: Store, cfg, delta_loss: float, analysed: bool = True, commit: str = "abcdef0123456789", train_acc: float = 90.0, train_loss: float = 0.5):
     run = store.run(cfg)
     atomic_write_json(run.file("metrics.json"), {"status": "finished", "config_hash": cfg.hash, "history": [
         {"epoch": 1, "train_running_loss": 2.0, "test_loss": 2.1, "test_acc": 20.0}],
-        "final": {"train_acc": 90.0, "test_acc": 70.0, "delta_acc": 20.0, "train_loss": 0.5, "test_loss": 0.5 + delta_loss,
+        "final": {"train_acc": train_acc, "test_acc": 70.0, "delta_acc": train_acc - 70.0, "train_loss": train_loss, "test_loss": train_loss + delta_loss,
                   "delta_loss": delta_loss, "pgd_acc_all": 20.0, "pgd_acc_correct": 30.0}})
     atomic_write_json(run.file("provenance.json"), {"git_commit": commit, "train_seconds": 120.0, "device": "cpu"})
     if analysed:
@@ -182,6 +182,28 @@ def test_collect_reads_a_store_without_training(tmp_path):
     # no weights, no bound.json: the bound is reported unavailable, not computed
     b = report.bound_table(df)
     assert not b["available"].any()
+
+
+def test_collapsed_runs_are_left_out_of_means_and_listed(tmp_path):
+    # Three seeds at eps 16, one of them a constant classifier (10 % train accuracy, loss ln 10).
+    store = Store(tmp_path / "smoke")
+    cfg = [c for c in report.cells("smoke", "pgd", eps_grid=[16], seeds=[0, 1, 2], with_claim_seeds=False) if c.adv.eps == 16]
+    assert len(cfg) == 3
+    fake_run(store, cfg[0], delta_loss=0.2)
+    fake_run(store, cfg[1], delta_loss=0.0, train_acc=10.0, train_loss=float(np.log(10)))
+    fake_run(store, cfg[2], delta_loss=0.4)
+    df = report.collect("smoke", "pgd", store=store, ensure=False, eps_grid=[16], seeds=[0, 1, 2], with_claim_seeds=False)
+    assert sorted(df["seed"]) == [0, 2]
+    s = report.summarise(df, by=["eps"], metrics=["delta_loss"]).iloc[0]
+    assert s["n"] == 2 and s["delta_loss_mean"] == pytest.approx(0.3)
+    gone = report.collapsed_runs(df)
+    assert list(gone["hash"]) == [cfg[1].hash]
+    note = report.provenance_note(df)
+    assert cfg[1].hash[:8] in note and "collapsed" in note and "seed 1" in note
+    # a sorted or filtered copy still knows, and frames concatenate
+    assert list(report.collapsed_runs(df.sort_values("seed"))["seed"]) == [1]
+    pd.concat([df, df])
+    assert len(report.collect("smoke", "pgd", store=store, ensure=False, eps_grid=[16], seeds=[0, 1, 2], with_claim_seeds=False, include_collapsed=True)) == 3
 
 
 def test_collect_of_an_empty_store_has_the_columns(tmp_path):
@@ -294,3 +316,18 @@ def test_speed_bound_levers_and_quality_from_a_hand_made_results_file(tmp_path):
     assert speed.levers(p).loc[("net", "peer"), "img/s"] == 10.0
     q = speed.quality(p)
     assert q.loc[("quality_x", "peer"), "test_acc"] == "42.0 ± 2.8" and q.loc[("quality_x", "arlib"), "test_acc"] == "42.0 ± 0.0"
+
+
+def test_ledger_counts_collapsed_seeds(tmp_path):
+    from arlib.book import claims
+
+    store = Store(tmp_path / "smoke")
+    cfgs = [c for c in report.cells("smoke", "pgd", eps_grid=[4, 16], seeds=[0, 1, 2], with_claim_seeds=False) if c.adv.eps > 0]
+    for c in cfgs:
+        dead = c.adv.eps == 16 and c.train.seed == 1
+        fake_run(store, c, delta_loss=0.0 if dead else (0.5 if c.adv.eps == 4 else 0.1) + 0.01 * c.train.seed,
+                 train_acc=10.0 if dead else 90.0, train_loss=float(np.log(10)) if dead else 0.5)
+    df = report.collect("smoke", "pgd", store=store, ensure=False, eps_grid=[4, 16], seeds=[0, 1, 2], with_claim_seeds=False)
+    t = claims.compare(df, "delta_loss", -1, 4, 16)
+    assert t.hi[2] == 2 and t.collapsed == (0, 1)
+    assert "3 seeds, 1 collapsed" in t.evidence() and t.verdict == "holds"

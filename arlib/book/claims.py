@@ -107,18 +107,20 @@ class Trend:
     borrowed: bool
     verdict: str
     reason: str
+    collapsed: tuple[int, int] = (0, 0)  # collapsed runs left out at eps_lo, eps_hi
 
     def evidence(self) -> str:
-        def cell(c, e):
+        def cell(c, e, dropped):
             mean, std, n = c
+            gone = f"; {n + dropped} seeds, {dropped} collapsed" if dropped else ""
             if n == 0:
-                return f"not run at ε={e:g}"
+                return f"not run at ε={e:g}" if not dropped else f"no usable run at ε={e:g} ({dropped} collapsed)"
             s = _fmt(mean, self.metric)
             if not math.isnan(std):
                 s += f" ± {_fmt(std, self.metric)}"
-            return s + f" (n={n}) at ε={e:g}"
+            return s + f" (n={n}{gone}) at ε={e:g}"
 
-        text = f"{_name(self.metric)}: {cell(self.lo, self.eps_lo)} → {cell(self.hi, self.eps_hi)}"
+        text = f"{_name(self.metric)}: {cell(self.lo, self.eps_lo, self.collapsed[0])} → {cell(self.hi, self.eps_hi, self.collapsed[1])}"
         if not math.isnan(self.diff):
             text += f"; change {self.diff:+.{report.metric_digits(self.metric)}f}"
             text += f" vs noise {_fmt(self.noise, self.metric)}" + (" (std borrowed from PGD seeds)" if self.borrowed else "") if not math.isnan(self.noise) else " (noise unknown)"
@@ -212,7 +214,9 @@ def compare(df: pd.DataFrame | None, metric: str, direction: int, eps_lo: float 
         verdict, reason = HOLDS, "beyond seed noise"
     else:
         verdict, reason = FAILS, "reversed, beyond seed noise"
-    return Trend(metric, direction, float(eps_lo), float(eps_hi), lo, hi, diff, noise, borrowed, verdict, reason)
+    gone = report.collapsed_runs(df) if df is not None else None
+    dropped = tuple(int(np.isclose(gone["eps"].astype(float), e).sum()) if gone is not None and len(gone) else 0 for e in (eps_lo, eps_hi))
+    return Trend(metric, direction, float(eps_lo), float(eps_hi), lo, hi, diff, noise, borrowed, verdict, reason, dropped)
 
 
 def combine(verdicts: Sequence[str]) -> str:

@@ -37,6 +37,7 @@ from .. import profiles
 from ..bound import BOUND_FILE, BoundUnavailable, bound_terms
 from ..grid import ensure as ensure_run
 from ..grid import expand
+from ..regimes import is_collapsed
 from ..store import Run, Store, default_root
 from .build import record_inputs
 
@@ -137,6 +138,7 @@ def _row(run: Run, experiment: str, profile_name: str) -> dict[str, Any]:
     for k, v in final.items():
         if k not in row and isinstance(v, (int, float)):
             row[k] = float(v)
+    row["collapsed"] = is_collapsed(final, run.read_json("analysis.json").get("num_classes", 10) if run.analysed else _num_classes(cfg))
     row["commit"] = prov.get("git_commit", "unknown")
     row["train_minutes"] = _float(prov.get("train_seconds")) / 60
     row["device"] = prov.get("device", "")
@@ -165,6 +167,31 @@ def _row(run: Run, experiment: str, profile_name: str) -> dict[str, Any]:
     return row
 
 
+COLLAPSED_FIELDS = ("hash", "short", "profile", "experiment", "eps", "spectral_norm", "seed", "train_acc", "test_acc", "train_loss")
+
+
+def _num_classes(cfg) -> int:
+    from ..costs import NUM_CLASSES
+
+    return NUM_CLASSES.get(cfg.data.dataset, 10)
+
+
+def collapsed_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The collapsed runs that :func:`collect` left out of ``df`` (kept in ``df.attrs``), empty if none."""
+    records = df.attrs.get("collapsed", ()) if hasattr(df, "attrs") else ()
+    return pd.DataFrame(list(records), columns=list(COLLAPSED_FIELDS))
+
+
+def collapsed_note(df: pd.DataFrame) -> str:
+    """One line listing the collapsed runs left out of ``df`` (:mod:`arlib.regimes`' rule), or ``""``."""
+    c = collapsed_runs(df)
+    if c.empty:
+        return ""
+    items = ", ".join(f"{r.short} (ε {r.eps:g}, seed {r.seed}: train acc {r.train_acc:.1f} %, train loss {r.train_loss:.3f})" for r in c.itertuples())
+    return (f"Left out of every mean, error bar and figure as collapsed (a constant classifier: training accuracy within "
+            f"2 points of chance and training loss within 2 % of ln K): {items}.")
+
+
 def collect(
     profile,
     experiment: str,
@@ -178,6 +205,7 @@ def collect(
     with_claim_seeds: bool = True,
     data_root=None,
     progress: bool = False,
+    include_collapsed: bool = False,
 ) -> pd.DataFrame:
     """One row per run of ``experiment`` ("pgd", "fgsm", "deep", "spectral") of ``profile`` on ``dataset``.
 
@@ -195,8 +223,13 @@ def collect(
     ``lv_mean_eps{e}`` / ``lv_std_eps{e}`` (loss variation per attack radius e, mean/std over
     test examples), ``spectral_complexity``, ``log10_spectral_complexity``,
     ``test_true_prob_mean``, the per-layer dicts ``sv_std_operator``, ``sv_std_reshaped``,
-    ``spectral_norms``; and ``path`` (the run directory, for :func:`load_arrays`).
-    Sorted by spectral norm, eps and seed.
+    ``spectral_norms``; ``collapsed`` (:func:`arlib.regimes.is_collapsed`); and ``path`` (the
+    run directory, for :func:`load_arrays`). Sorted by spectral norm, eps and seed.
+
+    Collapsed runs (constant classifiers, :mod:`arlib.regimes`) are left out of the frame, so
+    that no mean, error bar or figure includes them, and kept in ``df.attrs["collapsed"]``
+    as plain records (:func:`collapsed_runs` makes them a frame) for the notes that list them;
+    ``include_collapsed=True`` keeps them in the frame.
     """
     prof = resolve_profile(profile, eps_grid=eps_grid, spectral_grid=spectral_grid, seeds=seeds)
     store = store or Store.for_profile(prof.name)
@@ -210,11 +243,20 @@ def collect(
                 continue
         record_inputs(run.path)
         rows.append(_row(run, experiment, prof.name))
+    if include_collapsed:
+        return _frame(rows)
+    df = _frame([r for r in rows if not r["collapsed"]])
+    # Plain records, not a frame: pandas compares attrs when it concatenates frames.
+    df.attrs["collapsed"] = tuple({k: r[k] for k in COLLAPSED_FIELDS} for r in rows if r["collapsed"])
+    return df
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         margin_cols = [f"{sp}_margin_{k}" for sp in ("train", "test") for k in ("mean", "std", "skewness", "median", "frac_below_zero", "abs_mean")]
         return pd.DataFrame(columns=["hash", "short", "profile"] + CELL_KEYS + ["seed", "epochs"] + METRICS
-                            + ["commit", "train_minutes", "device", "finished_at", "analysed"] + margin_cols
+                            + ["collapsed", "commit", "train_minutes", "device", "finished_at", "analysed"] + margin_cols
                             + ["spectral_complexity", "log10_spectral_complexity", "sv_std_operator", "sv_std_reshaped", "spectral_norms",
                                "test_true_prob_mean", "path"])
     return df.sort_values(["spectral_norm", "eps", "seed"], na_position="last").reset_index(drop=True)
@@ -351,9 +393,11 @@ def provenance_note(df: pd.DataFrame | Iterable[pd.DataFrame], what: str | None 
     ds = ", ".join(sorted(set(map(str, all_.get("dataset", pd.Series([]))))))
     commits = sorted({_short_commit(str(c)) for c in all_.get("commit", pd.Series(["unknown"]))})
     n = len(all_)
-    return (f"{head}Runs {hashes} ({n} run{'s' if n != 1 else ''}, profile {profs}"
+    note = (f"{head}Runs {hashes} ({n} run{'s' if n != 1 else ''}, profile {profs}"
             + (f", {ds}" if ds else "")
             + f", commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}).")
+    dropped = " ".join(filter(None, (collapsed_note(f) for f in frames)))
+    return note + (" " + dropped if dropped else "")
 
 # ----------------------------------------------------------------------------- tables of runs
 
