@@ -489,15 +489,36 @@ def bound_layers(df: pd.DataFrame, data_root=None) -> pd.DataFrame:
 
 
 def sizing_probes(root: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The runs that sized the cpu profile (``results/probes``): settings and outcome of each."""
+    """The runs that sized the cpu profiles (``results/probes``): settings, compute and outcome of each.
+
+    ``TFLOP`` is the training compute actually spent (counted by :func:`arlib.costs.step_flops`,
+    times images and epochs run), so the table reads as training accuracy against compute.
+    Probes stopped by hand (``metrics.json`` status ``stopped``) show their last epoch's
+    running accuracy on the (adversarial) training batches and the reason they were stopped;
+    finished ones their clean training and test accuracy.
+    """
+    from ..costs import step_flops
+
     store = Store(Path(root) if root is not None else default_root() / "probes")
     rows = []
     for run in store.runs():
-        if not run.finished:
+        if not run.file("metrics.json").exists():
+            continue
+        m = run.read_json("metrics.json")
+        if m.get("status") not in ("finished", "stopped"):
             continue
         record_inputs(run.path)
-        c, f = run.config, run.metrics()["final"]
-        rows.append({"run": run.hash[:8], "model": c.model.name, "images/class": c.data.train_per_class, "augment": c.data.augment,
-                     "batch": c.train.batch_size, "lr": c.train.lr, "epochs": c.train.epochs, "eps": c.adv.eps,
-                     "train acc": f["train_acc"], "test acc": f["test_acc"], "loss gap": f["delta_loss"]})
-    return pd.DataFrame(rows).sort_values(["images/class", "batch", "lr", "epochs"]).reset_index(drop=True).round(3) if rows else pd.DataFrame()
+        c, hist = run.config, m.get("history", [])
+        last = hist[-1] if hist else {}
+        f = m.get("final", {})
+        n_train = c.data.train_per_class * 10 if c.data.train_per_class else float("nan")
+        rows.append({"run": run.hash[:8], "model": f"{c.model.name} w{c.model.width} {c.model.shortcut}", "images/class": c.data.train_per_class,
+                     "augment": c.data.augment, "batch": c.train.batch_size, "lr": c.train.lr, "warm-up": c.train.warmup_epochs,
+                     "eps": c.adv.eps, "epochs": f"{len(hist)}/{c.train.epochs}", "TFLOP": step_flops(c) * n_train * len(hist) / 1e12,
+                     "train acc": f.get("train_acc", float("nan")), "test acc": f.get("test_acc", last.get("test_acc", float("nan"))),
+                     "loss gap": f.get("delta_loss", float("nan")),
+                     "last epoch: adv. acc / loss": f"{last.get('train_running_acc', float('nan')):.1f} / {last.get('train_running_loss') or float('nan'):.3f}",
+                     "outcome": "finished" if m["status"] == "finished" else m.get("stopped_reason", "stopped")})
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).sort_values(["eps", "images/class", "model", "batch", "lr"]).reset_index(drop=True).round(3)
