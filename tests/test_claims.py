@@ -217,3 +217,32 @@ def test_ledger_with_given_frames_and_summary():
     assert set(v) <= set(claims.VERDICTS)
     text = claims.summary(led)
     assert text.startswith(f"Of {len(led)} claims") and "2 holds" in text
+
+
+def test_regime_ledger_explains_every_verdict_that_does_not_hold():
+    import numpy as np
+    import pandas as pd
+
+    from arlib.book import claims
+
+    def frame(train_acc, gaps):
+        rows = []
+        for eps, per_seed in gaps.items():
+            for s, g in enumerate(per_seed):
+                rows.append({"hash": f"{eps:02d}{s:02d}".ljust(16, "0"), "short": f"{eps:02d}{s:02d}0000", "eps": float(eps), "seed": s,
+                             "spectral_norm": np.nan, "delta_loss": g, "train_acc": train_acc[eps], "test_acc": 30.0})
+        return pd.DataFrame(rows)
+
+    fits = frame({4: 99.0, 8: 98.0, 16: 92.0}, {4: [0.6, 0.62, 0.64], 8: [0.5], 16: [0.3, 0.31, 0.32]})
+    weak = frame({4: 50.0, 8: 40.0, 16: 20.0}, {4: [0.30, 0.5, 0.1], 16: [0.29, 0.1, 0.45]})
+    long = claims.regime_ledger([("low", {"pgd": weak}), ("high", {"pgd": fits})], ids=["loss_gap_falls"])
+    assert list(long["regime"]) == ["low", "high"]
+    assert list(long["verdict"]) == ["inconclusive", "holds"]
+    low_why = long.loc[0, "why"]
+    assert "low regime" in low_why and "within the seed noise" in low_why and "do not fit" in low_why and "50.0 / 20.0" in low_why
+    assert long.loc[1, "why"] == ""
+    assert "fit their adversarial training sets: clean training accuracy 99.0 / 98.0 / 92.0" in claims.fit_summary({"pgd": fits})
+    wide = claims.ledger_wide(long)
+    assert list(wide.columns) == ["section", "claim", "paper", "low", "high"] and wide.loc[0, "high"] == "holds"
+    md = claims.verdicts_markdown(long)
+    assert "*low*: **inconclusive**" in md and "*high*: **holds**. Evidence:" in md

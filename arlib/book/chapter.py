@@ -19,12 +19,14 @@ there is nothing to show.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from ..regimes import REGIMES
 from . import claims, compare, report
 
 __all__ = ["Chapter", "setup", "show", "explorer"]
@@ -46,6 +48,26 @@ class Chapter:
     def frames(self) -> dict[str, pd.DataFrame]:
         """Every experiment's rows, as the claims ledger takes them (:func:`arlib.book.claims.frames_for`)."""
         return claims.frames_for(self.profile, self.dataset, ensure=self.ensure, **self.overrides)
+
+    def regimes(self) -> list[tuple[str, "Chapter"]]:
+        """The capacity regimes this chapter shows: for a profile of :data:`arlib.regimes.REGIMES` all of them
+        (the ``cpu`` book shows low and high capacity side by side), else the profile alone."""
+        if self.profile not in {r.profile for r in REGIMES}:
+            return [(self.profile, self)]
+        return [(r.name, dataclasses.replace(self, profile=r.profile)) for r in REGIMES]
+
+    def verdicts(self, experiments: Sequence[str], ids: Sequence[str]) -> pd.DataFrame:
+        """The claims ``ids`` evaluated in every regime (:func:`arlib.book.claims.regime_ledger`), each non-"holds" verdict with its why."""
+        return claims.regime_ledger([(name, {e: c.collect(e) for e in experiments}) for name, c in self.regimes()], self.dataset, ids=ids)
+
+    def show_verdicts(self, experiments: Sequence[str], ids: Sequence[str]) -> None:
+        """Display :meth:`verdicts` as Markdown, with the runs behind each regime."""
+        from IPython.display import Markdown
+
+        long = self.verdicts(experiments, ids)
+        notes = [report.provenance_note([c.collect(e) for e in experiments], what=name if len(self.regimes()) > 1 else None)
+                 for name, c in self.regimes()]
+        show(Markdown(claims.verdicts_markdown(long)), *notes)
 
     def dataset_table(self, dataset: str, model: str) -> tuple[pd.DataFrame, str]:
         """:func:`arlib.book.compare.dataset_table` with the chapter's parameters."""

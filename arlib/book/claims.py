@@ -61,6 +61,11 @@ __all__ = [
     "frames_for",
     "claim_eps",
     "summary",
+    "fit_summary",
+    "explain",
+    "regime_ledger",
+    "ledger_wide",
+    "verdicts_markdown",
 ]
 
 VERDICTS = ("holds", "does not hold", "inconclusive")
@@ -493,3 +498,86 @@ def ledger(profile, dataset: str = "cifar10", store=None, ensure: bool = True, f
     frames = frames if frames is not None else frames_for(profile, dataset, store=store, ensure=ensure, **overrides)
     opts = {k: v for k, v in (("eps_lo", eps_lo), ("eps_hi", eps_hi)) if v is not None}
     return evaluate(frames, dataset, **opts)
+
+
+# ----------------------------------------------------------------------------- regimes and explanations
+
+# Table 3, CIFAR-10, ResNet-56: clean training accuracy (%) at eps 4 / 8 / 16, the fit the paper's claims rest on.
+PAPER_TRAIN_ACC_CIFAR10 = {4.0: 99.51, 8.0: 98.45, 16.0: 95.97}
+FIT_BAR = {4.0: 95.0, 8.0: 95.0, 16.0: 90.0}  # what counts as fitting here (issue 10's bar)
+
+
+def fit_summary(frames: Mapping[str, pd.DataFrame]) -> str:
+    """One sentence: do the networks of ``frames`` fit their adversarial training sets? (clean training accuracy per ε vs the paper's)."""
+    df = _pgd(frames)
+    if df is None or df.empty:
+        return "No PGD runs: whether the networks fit their training sets is unknown."
+    cells = [(e, _cell_stats(df, "train_acc", e)) for e in sorted(FIT_BAR)]
+    cells = [(e, c) for e, c in cells if c[2]]
+    if not cells:
+        return "No PGD runs at ε 4, 8 or 16."
+    fits = [e for e, c in cells if c[0] >= FIT_BAR[e]]
+    accs = " / ".join(f"{c[0]:.1f}" for _, c in cells)
+    eps = "/".join(f"{e:g}" for e, _ in cells)
+    paper = " / ".join(f"{PAPER_TRAIN_ACC_CIFAR10[e]:.2f}" for e, _ in cells)
+    if len(fits) == len(cells):
+        verdict = "fit their adversarial training sets"
+    elif fits:
+        verdict = f"fit their adversarial training sets at ε {', '.join(f'{e:g}' for e in fits)} only"
+    else:
+        verdict = "do not fit their adversarial training sets"
+    return (f"The networks {verdict}: clean training accuracy {accs} % at ε {eps} "
+            f"(the paper's CIFAR-10 ResNet-56: {paper} %; the bar here: ≥ 95 % at ε 4 and 8, ≥ 90 % at ε 16).")
+
+
+def explain(verdict: str, ours: str, frames: Mapping[str, pd.DataFrame], regime: str | None = None) -> str:
+    """The paragraph under a verdict that is not "holds": what the rule saw, with the numbers, and the regime's fit."""
+    if verdict == HOLDS:
+        return ""
+    head = f"In the {regime} regime: " if regime else ""
+    if "not run" in ours and verdict == UNSURE:
+        why = "a cell the claim needs has not been run (or is still training)."
+    elif verdict == UNSURE and "noise unknown" in ours:
+        why = "the rule cannot tell: a cell has a single seed and no seed spread to borrow, so the noise is unknown."
+    elif verdict == UNSURE:
+        why = ("the rule cannot tell: the change between the two strengths (or, for a claim with several parts, at least "
+               "one part's) is within the seed noise, so neither direction is counted.")
+    else:
+        why = "the change goes against the claim by more than the seed noise."
+    return f"{head}{why} Evidence: {ours}. {fit_summary(frames)}"
+
+
+def regime_ledger(regimes: Sequence[tuple[str, Mapping[str, pd.DataFrame]]], dataset: str = "cifar10",
+                  ids: Sequence[str] | None = None, **options) -> pd.DataFrame:
+    """:func:`evaluate` in each regime (``[(name, frames), ...]``): one row per claim and regime, with a ``why`` paragraph for every verdict that is not "holds"."""
+    parts = []
+    for name, frames in regimes:
+        df = evaluate(frames, dataset, ids=ids, **options)
+        df.insert(3, "regime", name)
+        df["why"] = [explain(v, o, frames, name if len(regimes) > 1 else None) for v, o in zip(df["verdict"], df["ours"])]
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def ledger_wide(long: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`regime_ledger` as one row per claim: section, claim, the paper's evidence, and each regime's verdict."""
+    if long.empty:
+        return long
+    wide = long.pivot(index="id", columns="regime", values="verdict")
+    first = long.drop_duplicates("id").set_index("id")[["section", "claim", "paper"]]
+    order = list(dict.fromkeys(long["regime"]))
+    return first.join(wide[order]).loc[list(dict.fromkeys(long["id"]))].reset_index(drop=True)
+
+
+def verdicts_markdown(long: pd.DataFrame) -> str:
+    """A :func:`regime_ledger` as Markdown: per claim the paper's evidence, then each regime's verdict with its evidence or, when it does not hold or is inconclusive, why."""
+    out = []
+    for cid in dict.fromkeys(long["id"]):
+        rows = long[long["id"] == cid]
+        first = rows.iloc[0]
+        out.append(f"**{first['section']}: {first['claim']}** Paper: {(first['paper'] or '—').rstrip('.')}.\n")
+        for r in rows.itertuples():
+            label = f"*{r.regime}*: " if long["regime"].nunique() > 1 else ""
+            out.append(f"- {label}**{r.verdict}**. " + (r.why if r.why else f"Evidence: {r.ours}."))
+        out.append("")
+    return "\n".join(out)
