@@ -16,14 +16,11 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import sys
 from pathlib import Path
 
 from .errors import ArlibError, ConfigError
-
-_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EEXIST}
 
 
 def _config_from_args(args) -> "RunConfig":  # noqa: F821
@@ -282,9 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         # Disk full, read-only store or cache, no permission, a file where a folder should be:
         # the environment, not a bug. Anything else is a bug and keeps its traceback.
-        if e.errno not in _ENVIRONMENT_ERRNOS:
+        from .store import ENVIRONMENT_ERRNOS, storage_error
+
+        if e.errno not in ENVIRONMENT_ERRNOS:
             raise
-        from .store import storage_error
 
         sys.stderr.write(f"arlib: error: {storage_error(Path(e.filename or '?'), e)}\n")
         return 2

@@ -9,6 +9,10 @@ class DataNotFoundError(ArlibError):
     """A dataset is not on disk and could not be downloaded."""
 
 
+class DamagedDataError(ArlibError):
+    """A dataset archive or image does not read (truncated, garbage): the message names the file."""
+
+
 class ConfigError(ArlibError):
     """A configuration value is invalid."""
 

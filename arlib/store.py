@@ -40,6 +40,7 @@ import io
 import json
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -71,6 +72,14 @@ def default_root() -> Path:
 _TMP_TAG = f"{socket.gethostname()}-{os.getpid()}"
 _TMP_NAME = re.compile(r"\.(?P<host>[^/]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
 _STALE_AFTER = 24 * 3600  # any other temporary file older than this (seconds) is a leftover too
+# OSErrors of the environment (full, read-only, not permitted, a file where a folder should be),
+# which the CLI reports in one line; any other OSError is a bug and keeps its traceback.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR})
+
+
+def tmp_prefix(path: Path) -> str:
+    """Prefix of a temporary file or folder for ``path`` that :func:`remove_stale_tmp` can attribute."""
+    return f"{path.name}.{_TMP_TAG}."
 
 
 def _umask() -> int:
@@ -85,7 +94,8 @@ def _umask() -> int:
     return mask
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -96,15 +106,15 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_tmp(path: Path) -> list[Path]:
-    """Remove temporary files of ``path`` left by killed writers; returns what was removed."""
+    """Remove temporary files (or folders) of ``path`` left by killed writers; returns what was removed."""
     removed = []
     for tmp in path.parent.glob(f"{glob.escape(path.name)}.*.tmp"):
         m = _TMP_NAME.search(tmp.name[len(path.name):])
         try:
-            stale = (m is not None and m["host"] == socket.gethostname() and not _pid_alive(int(m["pid"]))
+            stale = (m is not None and m["host"] == socket.gethostname() and not pid_alive(int(m["pid"]))
                      or time.time() - tmp.stat().st_mtime > _STALE_AFTER)
             if stale:
-                tmp.unlink()
+                shutil.rmtree(tmp) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink()
                 removed.append(tmp)
         except FileNotFoundError:  # another process cleaned it up first
             pass
@@ -127,7 +137,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{_TMP_TAG}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=tmp_prefix(path), suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o666 & ~_umask())
             f.write(data)
@@ -299,6 +309,29 @@ class Run:
         return FileLock(str(self.file("run.lock")), timeout=timeout)
 
 
+def inputs_fingerprint(paths, root: str | os.PathLike | None = None) -> dict:
+    """What a book chapter's stamp must hold about the results it read.
+
+    ``paths`` are the run folders (or single files) a chapter reported reading. Returns
+    ``{"results_root": <resolved root>, "sha256": {<path>: <hex digest> | None}}`` with one
+    entry per result file of each run folder (:data:`RESULT_FILES`, the checkpoint
+    excluded) and paths relative to ``root`` (default :func:`default_root`, i.e.
+    ``$ARLIB_RESULTS``) where they are under it. A missing file maps to None. Switching
+    the results root therefore changes the stamp even when last time's files are untouched.
+    """
+    root = Path(root if root is not None else default_root()).resolve()
+    digests: dict[str, str | None] = {}
+    for p in sorted({Path(p).resolve() for p in paths}):
+        files = [p / n for n in RESULT_FILES] if p.is_dir() else [p]
+        for f in files:
+            key = f.relative_to(root).as_posix() if f.is_relative_to(root) else str(f)
+            if f.is_file():
+                digests[key] = sha256_file(f)
+            elif not p.is_dir():
+                digests[key] = None
+    return {"results_root": str(root), "sha256": digests}
+
+
 class Store:
     """The results store rooted at ``root`` (default :func:`default_root`)."""
 
@@ -350,4 +383,4 @@ def _torch_file_problem(path: Path, weights: bool) -> str | None:
     return None
 
 
-__all__ = ["Store", "Run", "Timeout", "RESULT_FILES", "CHECKSUMS", "sha256_file", "remove_stale_tmp", "atomic_write_json", "atomic_write_bytes", "atomic_torch_save", "default_root"]
+__all__ = ["Store", "Run", "Timeout", "RESULT_FILES", "CHECKSUMS", "sha256_file", "remove_stale_tmp", "inputs_fingerprint", "atomic_write_json", "atomic_write_bytes", "atomic_torch_save", "default_root"]
