@@ -111,12 +111,12 @@ def cmd_eval(args) -> int:
     from . import data
     from .config import EvalConfig
     from .store import Run
-    from .train import final_metrics, load_model
+    from .train import final_metrics, load_model, require_sound
 
     matches = [r for r in _all_runs(args.results) if r.hash.startswith(args.run)]
     if len(matches) != 1:
         raise ConfigError(f"run '{args.run}' matches {len(matches)} runs")
-    run: Run = matches[0]
+    run: Run = require_sound(matches[0])
     if not run.file("model.pt").exists():
         raise ConfigError(f"run {run.hash} has no trained model (status: {run.status()})")
     cfg = run.config

@@ -230,13 +230,16 @@ class Run:
         return self.read_json("metrics.json")
 
     def analysis(self) -> tuple[dict, dict[str, np.ndarray]]:
+        return self.read_json("analysis.json"), self.analysis_arrays()
+
+    def analysis_arrays(self) -> dict[str, np.ndarray]:
         path = self.file("analysis.npz")
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise DamagedRunError(path, f"not a readable .npz archive ({type(e).__name__})") from None
-        return self.read_json("analysis.json"), arrays
+        return arrays
 
     def save_analysis(self, summary: dict, arrays: dict[str, np.ndarray]) -> None:
         buf = io.BytesIO()
@@ -274,24 +277,24 @@ class Run:
         if not self.file("config.json").is_file():
             return [f"{self.file('config.json')}: missing"]
         attempt(lambda: self.config)
-        for name, key in (("metrics.json", "config_hash"), ("analysis.json", "config_hash"), ("provenance.json", None), (CHECKSUMS, None)):
+        for name, key in (("metrics.json", "config_hash"), ("analysis.json", "config_hash"), ("provenance.json", None)):
             if self.file(name).is_file():
                 obj = attempt(lambda: self.read_json(name))
                 if obj is not None and key and obj.get(key) not in (None, self.hash):
                     out.append(f"{self.file(name)}: belongs to run {obj.get(key)}, not {self.hash}")
-        recorded = attempt(lambda: self.read_json(CHECKSUMS)) if self.file(CHECKSUMS).is_file() else None
-        for name, digest in ((recorded or {}).get("sha256") or {}).items():
-            f = self.file(name)
-            if name in RESULT_FILES and f.is_file() and sha256_file(f) != digest:
-                out.append(f"{f}: content differs from its recorded checksum")
         if deep:
             if self.file("analysis.npz").is_file():
-                attempt(lambda: self.analysis())
+                attempt(self.analysis_arrays)
             for name in ("model.pt", "checkpoint.pt"):
                 if self.file(name).is_file():
                     why = _torch_file_problem(self.file(name), weights=name == "model.pt")
                     if why:
                         out.append(f"{self.file(name)}: {why}")
+        recorded = attempt(lambda: self.read_json(CHECKSUMS)) if self.file(CHECKSUMS).is_file() else None
+        for name, digest in ((recorded or {}).get("sha256") or {}).items():
+            f = self.file(name)
+            if name in RESULT_FILES and f.is_file() and not any(p.startswith(f"{f}: ") for p in out) and sha256_file(f) != digest:
+                out.append(f"{f}: content differs from its recorded checksum")
         return out
 
     def move_aside(self, name: str) -> Path:
