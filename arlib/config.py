@@ -17,6 +17,7 @@ import functools
 import hashlib
 import json
 import math
+import numbers
 import types
 import typing
 from dataclasses import dataclass, field
@@ -192,8 +193,8 @@ def _describe(tp: Any, meta: Any) -> str:
 def _coerce(value: Any, tp: Any, meta: Any) -> Any:
     """``value`` as type ``tp`` within the field's bounds, or raise ValueError.
 
-    Integral floats become ints (``3.0`` from a JSON file is 3 epochs) and lists
-    become tuples; nothing else is converted: ``"3"`` is not a number here.
+    Integral floats become ints (``3.0`` from a JSON file is 3 epochs), NumPy scalars
+    Python numbers and lists tuples; nothing else is converted: ``"3"`` is not a number here.
     """
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         if value is None:
@@ -211,8 +212,9 @@ def _coerce(value: Any, tp: Any, meta: Any) -> Any:
         if not isinstance(value, str) or (meta.get("choices") and value not in meta["choices"]):
             raise ValueError
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError
+    value = int(value) if isinstance(value, numbers.Integral) else float(value)  # NumPy scalars too
     if tp is int:
         if isinstance(value, float):
             if not value.is_integer():

@@ -395,6 +395,18 @@ def unfinish(d: Path, checkpoint: bytes | None) -> None:
         (d / "checkpoint.pt").write_bytes(checkpoint)
 
 
+def unfinished_cell(world, store, eps: float) -> tuple[str, Path, dict]:
+    """The reference cell of ``eps`` in the test's store, made unfinished (no checkpoint yet)."""
+    results, env = store
+    h = eps_cell(world, eps)
+    unfinish(run_dir(results, h), None)
+    return h, run_dir(results, h), env
+
+
+def train_cell(env, eps: float, fault: str | None = None) -> subprocess.CompletedProcess:
+    return arlib(["train", "--profile", "smoke", "--eps", f"{eps:g}", "--quiet"], env, fault=fault)
+
+
 def test_corrupt_checkpoint_is_moved_aside_and_the_grid_goes_on(world, store):
     results, env = store
     h = eps_cell(world, 4)
@@ -415,12 +427,9 @@ def test_corrupt_checkpoint_is_moved_aside_and_the_grid_goes_on(world, store):
 
 @pytest.mark.slow
 def test_damaged_config_of_unfinished_run_is_rewritten(world, store):
-    results, env = store
-    h = eps_cell(world, 0)
-    d = run_dir(results, h)
-    unfinish(d, None)
+    h, d, env = unfinished_cell(world, store, 0)
     (d / "config.json").write_text("{")
-    r = arlib(["train", "--profile", "smoke", "--eps", "0", "--quiet"], env)
+    r = train_cell(env, 0)
     assert r.returncode == 0, r.stderr
     assert "config.json was damaged" in r.stderr and len(list(d.glob("config.json.damaged-*"))) == 1
     same_result(d, world["runs"][h])
@@ -430,15 +439,11 @@ def test_damaged_config_of_unfinished_run_is_rewritten(world, store):
 
 
 def test_disk_full_then_resume_gives_the_same_result(world, store):
-    results, env = store
-    h = eps_cell(world, 8)
-    d = run_dir(results, h)
-    unfinish(d, None)
-    r = arlib(["train", "--profile", "smoke", "--eps", "8", "--quiet"], env, fault="enospc:metrics.json")
-    one_line_error(r, 2, f"cannot write {d / 'metrics.json'}", "No space left on device (ENOSPC)")
+    h, d, env = unfinished_cell(world, store, 8)
+    one_line_error(train_cell(env, 8, fault="enospc:metrics.json"), 2, f"cannot write {d / 'metrics.json'}", "No space left on device (ENOSPC)")
     assert not (d / "metrics.json").exists() and (d / "checkpoint.pt").exists()
     assert not [p for p in d.iterdir() if ".tmp" in p.name]  # nothing half-written
-    r = arlib(["train", "--profile", "smoke", "--eps", "8", "--quiet"], env)
+    r = train_cell(env, 8)
     assert r.returncode == 0, r.stderr
     same_result(d, world["runs"][h])
 
@@ -514,14 +519,10 @@ def test_book_arguments_are_one_line(tmp_path, args, needle):
 
 
 def test_kill_during_checkpoint_write_leaves_no_stale_temp(world, store):
-    results, env = store
-    h = eps_cell(world, 4)
-    d = run_dir(results, h)
-    unfinish(d, None)
-    r = arlib(["train", "--profile", "smoke", "--eps", "4", "--quiet"], env, fault="kill:checkpoint.pt")
-    assert r.returncode == -signal.SIGKILL
+    h, d, env = unfinished_cell(world, store, 4)
+    assert train_cell(env, 4, fault="kill:checkpoint.pt").returncode == -signal.SIGKILL
     assert [p.name for p in d.glob("checkpoint.pt.*.tmp")]  # what a kill leaves behind
-    r = arlib(["train", "--profile", "smoke", "--eps", "4", "--quiet"], env)
+    r = train_cell(env, 4)
     assert r.returncode == 0, r.stderr
     assert not [p for p in d.iterdir() if ".tmp" in p.name]
     same_result(d, world["runs"][h])
