@@ -156,8 +156,13 @@ def _read_imagefolder_split(split_dir: Path, classes: tuple[str, ...] | None = N
 
 def _read_cifar_batches(folder: Path, name: str):
     def load(path: Path):
-        with open(path, "rb") as f:
-            return pickle.load(f, encoding="latin1")
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f, encoding="latin1")
+        except FileNotFoundError:
+            raise DataNotFoundError(f"{name}: {path} is missing from {folder}") from None
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
+            raise DamagedDataError(f"{name} batch file {path} is damaged ({type(e).__name__}); delete {folder} to download it again") from None
 
     if name == "cifar10":
         train = [load(folder / f"data_batch_{i}") for i in range(1, 6)]

@@ -288,6 +288,20 @@ def test_full_cache_while_unpacking_leaves_nothing(tmp_path, world):
     assert not (tmp_path / "results").exists()
 
 
+def test_damaged_cifar_batch_file_is_named(tmp_path, monkeypatch):
+    from arlib import data
+    from arlib.errors import DamagedDataError
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "data_batch_1").write_bytes(os.urandom(1000))
+    monkeypatch.setenv("ARLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ARLIB_NO_SHARED", "1")
+    monkeypatch.delenv("ARLIB_DATA", raising=False)
+    with pytest.raises(DamagedDataError, match=r"batch file .*data_batch_1 is damaged \(UnpicklingError\)"):
+        data.load_dataset("cifar10", tmp_path, download=False)
+
+
 def test_replaced_archive_is_unpacked_anew(tmp_path, monkeypatch):
     from arlib import data
 
