@@ -7,13 +7,16 @@ Three layers, one job per module:
 * core, flat in ``arlib/``: ``config`` (typed run configuration and its hash), ``errors``,
   ``data``, ``models`` (the registry), ``attacks``, ``train``, ``store`` (content-addressed
   results), ``profiles``, ``grid`` (expand a profile's cells, train and analyse the missing
-  ones), ``costs`` (FLOPs and GPU-hours of a grid);
+  ones), ``cluster`` (the grid as a SLURM job array through submitit), ``regimes`` (the
+  low- and high-capacity profiles and the rule for collapsed runs), ``costs`` (FLOPs and
+  GPU-hours of a grid);
 * measurement, computed from a trained network's weights, also flat in ``arlib/``:
   ``spectral`` (singular values of conv operators, spectral-norm clipping), ``analysis``
   (margins, loss variation, PGD accuracy), ``bound`` (Theorem 3.1's terms). Training uses
   the first two (clipping, the final PGD evaluation), so these two layers import each other;
 * book, the subpackage ``arlib.book``: ``paper``, ``report``, ``compare``, ``speed``,
-  ``claims``, ``plots``, ``widgets``, ``chapter``, ``build``, ``vendor`` (see
+  ``claims``, ``plots``, ``widgets``, ``chapter``, ``build``, ``params`` (``book/params.yml``),
+  ``vendor`` (see
   :mod:`arlib.book`). It imports the other two layers and is never imported by them
   (``tests/test_layers.py``).
 

@@ -29,20 +29,24 @@ def _config_from_args(args) -> "RunConfig":  # noqa: F821
 
     if args.config:
         try:
-            d = json.loads(Path(args.config).read_text())
+            d = json.loads(Path(args.config).read_bytes().decode("utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file '{args.config}' does not exist") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file '{args.config}' is a directory, not a JSON file") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"config file '{args.config}' is not UTF-8 text (byte {e.start})") from None
         except json.JSONDecodeError as e:
             raise ConfigError(f"config file '{args.config}' is not valid JSON ({e.msg}, line {e.lineno})") from None
         cfg = config_from_dict(d)
     else:
         cfg = profiles.get(args.profile).base(args.dataset)
+    # All overrides in one replace: the schema checks the combination (--eps 1 --alpha 0.5), not each step.
+    sections: dict[str, dict] = {}
     if args.eps is not None or args.method is not None:
         eps = args.eps if args.eps is not None else cfg.adv.eps
-        if not 0 <= eps <= 255:
-            raise ConfigError(f"eps must be in [0, 255] (the paper's pixel scale), got {eps:g}")
         method = args.method or (cfg.adv.method if cfg.adv.method != "none" else "pgd")
-        cfg = cfg.replace(adv=standard_adv(eps, method, cfg.adv.steps, cfg.adv.alpha))
+        sections["adv"] = standard_adv(eps, method, cfg.adv.steps, cfg.adv.alpha)
     for section, field, value in (
         ("adv", "steps", args.steps),
         ("adv", "alpha", args.alpha),
@@ -53,8 +57,8 @@ def _config_from_args(args) -> "RunConfig":  # noqa: F821
         ("train", "spectral_norm", args.spectral_norm),
     ):
         if value is not None:
-            cfg = cfg.replace(**{section: {field: value}})
-    return cfg
+            sections.setdefault(section, {})[field] = value
+    return cfg.replace(**sections) if sections else cfg
 
 
 def _check_root(root):
@@ -107,12 +111,12 @@ def cmd_eval(args) -> int:
     from . import data
     from .config import EvalConfig
     from .store import Run
-    from .train import final_metrics, load_model
+    from .train import final_metrics, load_model, require_sound
 
     matches = [r for r in _all_runs(args.results) if r.hash.startswith(args.run)]
     if len(matches) != 1:
         raise ConfigError(f"run '{args.run}' matches {len(matches)} runs")
-    run: Run = matches[0]
+    run: Run = require_sound(matches[0])
     if not run.file("model.pt").exists():
         raise ConfigError(f"run {run.hash} has no trained model (status: {run.status()})")
     cfg = run.config
@@ -127,38 +131,68 @@ def cmd_eval(args) -> int:
 
 
 def cmd_analyse(args) -> int:
+    from .errors import DamagedRunError
     from .grid import analyse_run
-    from .store import Store
 
-    done = 0
+    done, damaged = 0, []
     for run in _all_runs(args.results):
-        if run.finished and not run.analysed and (not args.run or run.hash.startswith(args.run)):
-            analyse_run(run, args.data_root)
-            done += 1
+        if args.run and not run.hash.startswith(args.run):
+            continue
+        try:
+            if run.finished and not run.analysed:
+                analyse_run(run, args.data_root)
+                done += 1
+        except DamagedRunError as e:  # the others are still analysed
+            damaged.append(f"{e.path}: {e.reason}")
     print(f"analysed {done} runs")
+    if damaged:
+        raise ConfigError(f"{len(damaged)} runs with damaged files were skipped: {'; '.join(damaged)}")
     return 0
 
 
 def cmd_runs(args) -> int:
-    from .store import Store
+    """The store as a table; a run whose files do not parse or match their checksums shows as ``damaged``.
 
+    ``--check`` also loads every analysis archive, model and checkpoint, and exits 1 listing
+    each damaged file (``<path>: <what>``) on stderr when any is.
+    """
     rows = _all_runs(args.results)
     print(f"{'profile':8s} {'hash':16s} {'status':9s} {'dataset':8s} {'model':9s} {'adv':5s} {'eps':>4s} {'sp':>4s} {'seed':>4s} {'train':>6s} {'test':>6s} {'pgd':>6s} {'min':>6s}")
+    problems: list[str] = []
+    damaged = 0
     for run in rows:
+        profile = run.path.parent.parent.name
+        found = run.problems(deep=args.check)
+        if found:
+            problems += found
+            damaged += 1
+            print(f"{profile:8s} {run.hash:16s} {'damaged':9s}")
+            continue
         c = run.config
-        m = run.metrics()["final"] if run.finished else {}
-        secs = run.read_json("provenance.json").get("train_seconds", 0) if run.finished else 0
-        fmt = lambda k: f"{m[k]:6.2f}" if k in m else f"{'-':>6s}"  # noqa: E731
+        m = run.metrics().get("final") or {} if run.finished else {}
+        secs = run.read_json("provenance.json").get("train_seconds", 0) if run.finished and run.file("provenance.json").exists() else 0
+        fmt = lambda k: f"{m[k]:6.2f}" if isinstance(m.get(k), (int, float)) else f"{'-':>6s}"  # noqa: E731
         sp = "-" if c.train.spectral_norm is None else f"{c.train.spectral_norm:g}"
-        print(f"{run.path.parent.parent.name:8s} {run.hash:16s} {run.status():9s} {c.data.dataset:8s} {c.model.name:9s} {c.adv.method:5s} {c.adv.eps:4g} {sp:>4s} {c.train.seed:4d} {fmt('train_acc')} {fmt('test_acc')} {fmt('pgd_acc_correct')} {secs / 60:6.1f}")
-    print(f"{len(rows)} runs")
+        print(f"{profile:8s} {run.hash:16s} {run.status():9s} {c.data.dataset:8s} {c.model.name:9s} {c.adv.method:5s} {c.adv.eps:4g} {sp:>4s} {c.train.seed:4d} {fmt('train_acc')} {fmt('test_acc')} {fmt('pgd_acc_correct')} {(secs or 0) / 60:6.1f}")
+    print(f"{len(rows)} runs" + (f", {damaged} damaged" if damaged else ""))
+    for p in problems:
+        sys.stderr.write(f"arlib: damaged: {p}\n")
+    if args.check:
+        if problems:
+            return 1
+        print("every run's files parse, load and match their checksums")
     return 0
 
 
 def cmd_book(args) -> int:
     from .book.build import build_book
 
-    build_book(profile=args.profile, chapters=args.chapters.split(",") if args.chapters else None, params_path=args.params,
+    chapters = None
+    if args.chapters is not None:
+        chapters = [c.strip() for c in args.chapters.split(",") if c.strip()]
+        if not chapters:
+            raise ConfigError(f"--chapters {args.chapters!r} names no chapter")
+    build_book(profile=args.profile, chapters=chapters, params_path=args.params,
                force=args.force, root=args.root, html=not args.no_html, strict=args.strict)
     return 0
 
@@ -222,11 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="list the results store")
     common(r)
+    r.add_argument("--check", action="store_true", help="verify every run (parse, hashes, checksums, analysis, model and checkpoint load); exit 1 listing the damaged ones")
     r.set_defaults(fn=cmd_runs)
 
     b = sub.add_parser("book", help="execute the chapter notebooks and build the book")
     b.add_argument("--profile", default=profiles.DEFAULT_BOOK_PROFILE, choices=list(profiles.PROFILES),
-                   help=f"smoke: seconds per run (CI); cpu: the committed small reproduction; paper: Appendix D (GPU). Default: {profiles.DEFAULT_BOOK_PROFILE}")
+                   help=f"smoke: seconds per run (CI); cpu: the committed small reproduction (both capacity regimes); cpu-high: its high-capacity regime alone; paper: Appendix D (GPU). Default: {profiles.DEFAULT_BOOK_PROFILE}")
     b.add_argument("--chapters", help="comma-separated chapter names (default: every chapter; unchanged ones are skipped)")
     b.add_argument("--params", default="book/params.yml", help="per-profile, per-chapter parameters (default: book/params.yml)")
     b.add_argument("--root", help="book root (default: the nearest directory with _toc.yml)")
@@ -243,6 +278,16 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except ArlibError as e:
         sys.stderr.write(f"arlib: error: {e}\n")
+        return 2
+    except OSError as e:
+        # Disk full, read-only store or cache, no permission, a file where a folder should be:
+        # the environment, not a bug. Anything else is a bug and keeps its traceback.
+        from .store import ENVIRONMENT_ERRNOS, storage_error
+
+        if e.errno not in ENVIRONMENT_ERRNOS:
+            raise
+
+        sys.stderr.write(f"arlib: error: {storage_error(Path(e.filename or '?'), e)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("arlib: interrupted (finished epochs are checkpointed; rerun to resume)\n")

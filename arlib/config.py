@@ -13,9 +13,13 @@ themselves work in [0, 1] and receive ``eps / 255``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
+import numbers
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,14 +31,26 @@ ADV_METHODS = ("none", "pgd", "fgsm")
 PRECISIONS = ("fp32", "bf16", "auto")
 ATTACK_MODES = ("train", "eval")
 SHORTCUTS = ("A", "B")
+SEED_MAX = 2**32 - 1  # seeds are 32-bit: every generator (torch, NumPy, Python) takes them
+# Images per class in each split of the fixed datasets (imagefolder: whatever the folder holds).
+PER_CLASS = {"cifar10": (5000, 1000), "cifar100": (500, 100), "tinyimagenet": (500, 50)}
+
+
+def bounded(default: Any, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, choices: tuple | None = None):
+    """A field whose allowed values it carries itself: ``lo <= v <= hi`` (``lo < v`` with ``lo_open``), or ``v in choices``.
+
+    :func:`validate` reads these bounds together with the field's type annotation, so the
+    schema below is the only place where a value's range is written down.
+    """
+    return field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open, "choices": choices})
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "cifar10"  # cifar10 | cifar100 | tinyimagenet | imagefolder
-    train_per_class: int | None = None  # class-balanced training subset; None = all
-    test_per_class: int | None = None  # class-balanced test subset; None = all
-    subset_seed: int = 0  # seed of the subset draw (independent of the training seed)
+    dataset: str = bounded("cifar10", choices=DATASETS)  # cifar10 | cifar100 | tinyimagenet | imagefolder
+    train_per_class: int | None = bounded(None, lo=1)  # class-balanced training subset; None = all
+    test_per_class: int | None = bounded(None, lo=1)  # class-balanced test subset; None = all
+    subset_seed: int = bounded(0, lo=0, hi=SEED_MAX)  # seed of the subset draw (independent of the training seed)
     augment: bool = True  # Appendix D.1 augmentation during training
 
 
@@ -42,43 +58,43 @@ class DataConfig:
 class ModelConfig:
     name: str = "resnet56"  # a name from arlib.models.registry
     bn: bool = False  # batch norm (the paper's CIFAR nets have none: Fixup instead)
-    width: int = 1  # channel multiplier of the CIFAR ResNets (16/32/64 x width)
-    shortcut: str = "A"  # A: parameter-free subsample + zero channels (the paper's); B: 1x1 projection convs
+    width: int = bounded(1, lo=1, hi=64)  # channel multiplier of the CIFAR ResNets (16/32/64 x width)
+    shortcut: str = bounded("A", choices=SHORTCUTS)  # A: parameter-free subsample + zero channels (the paper's); B: 1x1 projection convs
 
 
 @dataclass(frozen=True)
 class AdvConfig:
-    method: str = "pgd"  # none | pgd | fgsm: how training examples are perturbed
-    eps: float = 8.0  # defensive strength, 0-255 scale
-    alpha: float = 2.0  # PGD step size, 0-255 scale (Appendix B.1: 2/255)
-    steps: int = 10  # PGD steps (Appendix B.1: 10)
-    attack_mode: str = "train"  # model mode while crafting training examples
+    method: str = bounded("pgd", choices=ADV_METHODS)  # none | pgd | fgsm: how training examples are perturbed
+    eps: float = bounded(8.0, lo=0, hi=255)  # defensive strength, 0-255 scale
+    alpha: float = bounded(2.0, lo=0, hi=255)  # PGD step size, 0-255 scale (Appendix B.1: 2/255)
+    steps: int = bounded(10, lo=1)  # PGD steps (Appendix B.1: 10)
+    attack_mode: str = bounded("train", choices=ATTACK_MODES)  # model mode while crafting training examples
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 200
-    batch_size: int = 256
-    lr: float = 0.05
-    milestones: tuple[int, ...] = (100, 150)  # epochs at which lr is divided by 10
-    warmup_epochs: int = 0  # linear lr warm-up over the first epochs (0: none, as in Appendix D)
-    lr_gamma: float = 0.1
-    momentum: float = 0.9
+    epochs: int = bounded(200, lo=1)
+    batch_size: int = bounded(256, lo=1)
+    lr: float = bounded(0.05, lo=0, lo_open=True)
+    milestones: tuple[int, ...] = bounded((100, 150), lo=1)  # epochs at which lr is divided by 10
+    warmup_epochs: int = bounded(0, lo=0)  # linear lr warm-up over the first epochs (0: none, as in Appendix D)
+    lr_gamma: float = bounded(0.1, lo=0, hi=1, lo_open=True)
+    momentum: float = bounded(0.9, lo=0, hi=1)
     # The appendix does not state a weight decay; 1e-4 is He et al.'s and Fixup's CIFAR value.
-    weight_decay: float = 1e-4
-    spectral_norm: float | None = None  # clip every layer's spectral norm to this after each epoch
-    precision: str = "auto"  # fp32 | bf16 | auto (bf16 autocast where the hardware has it)
+    weight_decay: float = bounded(1e-4, lo=0)
+    spectral_norm: float | None = bounded(None, lo=0, lo_open=True)  # clip every layer's spectral norm to this after each epoch
+    precision: str = bounded("auto", choices=PRECISIONS)  # fp32 | bf16 | auto (bf16 autocast where the hardware has it)
     channels_last: bool = True
-    seed: int = 0
+    seed: int = bounded(0, lo=0, hi=SEED_MAX)
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     # Appendix D.2: "10 iterations with steps of size 2 and maximum of 8".
-    eps: float = 8.0
-    alpha: float = 2.0
-    steps: int = 10
-    batch_size: int = 500
+    eps: float = bounded(8.0, lo=0, hi=255)
+    alpha: float = bounded(2.0, lo=0, hi=255)
+    steps: int = bounded(10, lo=0)
+    batch_size: int = bounded(500, lo=1)
 
 
 @dataclass(frozen=True)
@@ -158,40 +174,108 @@ def config_from_dict(d: dict[str, Any]) -> RunConfig:
         bad = set(sub) - names
         if bad:
             raise ConfigError(f"unknown fields in '{name}': {sorted(bad)}")
-        sub = dict(sub)
-        if "milestones" in sub:
-            sub["milestones"] = tuple(sub["milestones"])
         parts[name] = klass(**sub)
     return validate(RunConfig(**parts))
 
 
+@functools.cache
+def _hints(klass: type) -> dict[str, Any]:
+    return typing.get_type_hints(klass)
+
+
+def _describe(tp: Any, meta: Any) -> str:
+    """What a field allows, in words: ``an integer >= 1``, ``one of 'A', 'B'``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        inner = next(a for a in typing.get_args(tp) if a is not type(None))
+        return "null or " + _describe(inner, meta)
+    if typing.get_origin(tp) is tuple:
+        return "a list of " + _describe(typing.get_args(tp)[0], meta).replace("an integer", "integers").replace("a number", "numbers")
+    if meta.get("choices"):
+        return "one of " + ", ".join(repr(c) for c in meta["choices"])
+    noun = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[tp]
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and hi is not None:
+        return f"{noun} in {'(' if meta.get('lo_open') else '['}{lo}, {hi}]"
+    if lo is not None:
+        return f"{noun} {'>' if meta.get('lo_open') else '>='} {lo}"
+    return noun
+
+
+def _coerce(value: Any, tp: Any, meta: Any) -> Any:
+    """``value`` as type ``tp`` within the field's bounds, or raise ValueError.
+
+    Integral floats become ints (``3.0`` from a JSON file is 3 epochs), NumPy scalars
+    Python numbers and lists tuples; nothing else is converted: ``"3"`` is not a number here.
+    """
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    if typing.get_origin(tp) is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError
+        return tuple(_coerce(v, typing.get_args(tp)[0], meta) for v in value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ValueError
+        return value
+    if tp is str:
+        if not isinstance(value, str) or (meta.get("choices") and value not in meta["choices"]):
+            raise ValueError
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError
+    value = int(value) if isinstance(value, numbers.Integral) else float(value)  # NumPy scalars too
+    if tp is int:
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError
+            value = int(value)
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and (value <= lo if meta.get("lo_open") else value < lo):
+        raise ValueError
+    if hi is not None and value > hi:
+        raise ValueError
+    return value
+
+
 def validate(cfg: RunConfig) -> RunConfig:
-    """Raise ConfigError with a one-line message on any invalid value."""
+    """``cfg`` with every field checked against the schema; ConfigError (one line naming the field) otherwise.
+
+    Each field is checked against its annotation and the bounds it carries (:func:`bounded`);
+    then the rules that tie fields together. Returns the config with integral floats as
+    ints and lists as tuples (the hash is the same either way).
+    """
     from .models import registry  # local import: models import torch
+
+    sections = {}
+    for name, klass in SECTIONS.items():
+        section = getattr(cfg, name)
+        values = {}
+        for f in dataclasses.fields(klass):
+            value, tp = getattr(section, f.name), _hints(klass)[f.name]
+            try:
+                values[f.name] = _coerce(value, tp, f.metadata)
+            except (ValueError, TypeError):
+                raise ConfigError(f"{name}.{f.name} must be {_describe(tp, f.metadata)}, got {json.dumps(value, default=repr)}") from None
+        sections[name] = klass(**values)
+    cfg = RunConfig(**sections)
 
     def check(cond: bool, msg: str) -> None:
         if not cond:
             raise ConfigError(msg)
 
-    check(cfg.data.dataset in DATASETS, f"unknown dataset '{cfg.data.dataset}' (choose from {', '.join(DATASETS)})")
-    for n in (cfg.data.train_per_class, cfg.data.test_per_class):
-        check(n is None or (isinstance(n, int) and n > 0), "per-class subset sizes must be positive integers")
+    d, a, t, e = cfg.data, cfg.adv, cfg.train, cfg.eval
     check(cfg.model.name in registry(), f"unknown model '{cfg.model.name}' (choose from {', '.join(sorted(registry()))})")
-    check(cfg.model.width >= 1, "model width must be >= 1")
-    check(cfg.model.shortcut in SHORTCUTS, f"model.shortcut must be one of {SHORTCUTS}")
-    check(cfg.adv.method in ADV_METHODS, f"unknown adversarial training method '{cfg.adv.method}'")
-    for name, v in (("adv.eps", cfg.adv.eps), ("adv.alpha", cfg.adv.alpha), ("eval.eps", cfg.eval.eps), ("eval.alpha", cfg.eval.alpha)):
-        check(isinstance(v, (int, float)) and 0 <= v <= 255, f"{name} must be in [0, 255] (the paper's pixel scale), got {v}")
-    check(cfg.adv.steps >= 1 and cfg.eval.steps >= 0, "attack steps must be positive")
-    check(cfg.adv.attack_mode in ATTACK_MODES, f"adv.attack_mode must be one of {ATTACK_MODES}")
-    check(cfg.adv.method != "none" or cfg.adv.eps == 0, "adv.method 'none' requires adv.eps 0")
-    check(cfg.adv.method == "none" or cfg.adv.eps > 0, "adversarial training needs adv.eps > 0 (use method 'none' for eps 0)")
-    t = cfg.train
-    check(t.epochs >= 1 and t.batch_size >= 1 and t.lr > 0, "epochs, batch_size and lr must be positive")
-    check(list(t.milestones) == sorted(t.milestones), "milestones must be increasing")
-    check(0 <= t.warmup_epochs <= (t.milestones[0] if t.milestones else t.epochs), "train.warmup_epochs must be >= 0 and end by the first milestone")
-    check(t.spectral_norm is None or t.spectral_norm > 0, "spectral_norm must be positive or null")
-    check(t.precision in PRECISIONS, f"precision must be one of {PRECISIONS}")
+    for split, n, i in (("train", d.train_per_class, 0), ("test", d.test_per_class, 1)):
+        have = PER_CLASS.get(d.dataset, (None, None))[i]
+        check(n is None or have is None or n <= have, f"data.{split}_per_class {n} is more than {d.dataset} has per class in its {split} split ({have})")
+    check(a.method != "none" or a.eps == 0, "adv.method 'none' requires adv.eps 0")
+    check(a.method == "none" or a.eps > 0, "adversarial training needs adv.eps > 0 (use method 'none' for eps 0)")
+    check(a.method != "pgd" or a.alpha <= a.eps, f"adv.alpha {a.alpha:g} is larger than adv.eps {a.eps:g}: a PGD step may not exceed the eps-ball (lower alpha)")
+    check(e.steps == 0 or e.alpha <= e.eps, f"eval.alpha {e.alpha:g} is larger than eval.eps {e.eps:g}: a PGD step may not exceed the eps-ball (lower alpha)")
+    check(list(t.milestones) == sorted(set(t.milestones)), f"train.milestones must be strictly increasing, got {list(t.milestones)}")
+    check(t.warmup_epochs <= (t.milestones[0] if t.milestones else t.epochs), "train.warmup_epochs must end by the first milestone")
     return cfg
 
 

@@ -11,13 +11,17 @@ Under a root, a dataset may be present as
 
 * ``cifar10`` / ``cifar100``: torchvision's ``cifar-10-batches-py`` /
   ``cifar-100-python`` folders, an ImageFolder tree ``cifar10/{train,test}/<class>/``,
-  or the tarball ``cifar10-jpeg.tar.gz`` holding such a tree (unpacked once into the cache);
+  or the tarball ``cifar10-jpeg.tar.gz`` holding such a tree (unpacked once into the cache,
+  keyed by the archive's SHA-256, so a replaced archive is unpacked anew);
 * ``tinyimagenet``: the official ``tiny-imagenet-200`` layout
   (``train/<wnid>/images/*.JPEG``, ``val/images`` + ``val/val_annotations.txt``);
 * ``imagefolder``: any ``train/<class>/`` + ``test/<class>/`` tree at the root itself.
 
 When none is found, CIFAR is downloaded with torchvision if the network allows;
-otherwise :class:`~arlib.errors.DataNotFoundError` names the paths tried.
+otherwise :class:`~arlib.errors.DataNotFoundError` names the paths tried. A damaged
+archive or image raises :class:`~arlib.errors.DamagedDataError` naming the file, and
+leaves nothing half-unpacked in the cache; a cached array that no longer loads is
+decoded again.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import tarfile
+import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +41,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import DataNotFoundError
+from .errors import ConfigError, DamagedDataError, DataNotFoundError
+from .store import ENVIRONMENT_ERRNOS, pid_alive, remove_stale_tmp, sha256_file, storage_error, tmp_prefix
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # Per-channel mean/std of the training sets, used by the model's input normalisation.
@@ -118,17 +126,27 @@ def _missing(name: str, tried: list[Path], hint: str) -> DataNotFoundError:
 # ----------------------------------------------------------------------------- readers
 
 
-def _read_imagefolder_split(split_dir: Path, classes: tuple[str, ...] | None = None):
-    from PIL import Image
+def _read_image(path: Path) -> np.ndarray:
+    """One image as uint8 (H, W, 3); DamagedDataError naming the file if it does not decode."""
+    from PIL import Image, UnidentifiedImageError
 
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, OSError) and e.errno in ENVIRONMENT_ERRNOS:
+            raise
+        raise DamagedDataError(f"image {path} does not decode ({type(e).__name__}); replace it or the archive it came from") from None
+
+
+def _read_imagefolder_split(split_dir: Path, classes: tuple[str, ...] | None = None):
     if classes is None:
         classes = tuple(sorted(d.name for d in split_dir.iterdir() if d.is_dir()))
     images, labels = [], []
     for label, cls in enumerate(classes):
         files = sorted(f for f in (split_dir / cls).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
         for f in files:
-            with Image.open(f) as im:
-                images.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+            images.append(_read_image(f))
             labels.append(label)
     if not images:
         raise DataNotFoundError(f"no images under {split_dir}")
@@ -138,8 +156,13 @@ def _read_imagefolder_split(split_dir: Path, classes: tuple[str, ...] | None = N
 
 def _read_cifar_batches(folder: Path, name: str):
     def load(path: Path):
-        with open(path, "rb") as f:
-            return pickle.load(f, encoding="latin1")
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f, encoding="latin1")
+        except FileNotFoundError:
+            raise DataNotFoundError(f"{name}: {path} is missing from {folder}") from None
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
+            raise DamagedDataError(f"{name} batch file {path} is damaged ({type(e).__name__}); delete {folder} to download it again") from None
 
     if name == "cifar10":
         train = [load(folder / f"data_batch_{i}") for i in range(1, 6)]
@@ -160,15 +183,10 @@ def _read_cifar_batches(folder: Path, name: str):
 
 
 def _read_tinyimagenet(folder: Path):
-    from PIL import Image
-
     wnids = tuple((folder / "wnids.txt").read_text().split())
 
     def read(files_labels):
-        xs = []
-        for f, _ in files_labels:
-            with Image.open(f) as im:
-                xs.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+        xs = [_read_image(f) for f, _ in files_labels]
         return np.stack(xs).transpose(0, 3, 1, 2).copy(), np.asarray([l for _, l in files_labels], dtype=np.int64)
 
     train = []
@@ -239,21 +257,46 @@ def _try_download(name: str, dest: Path) -> tuple[str, Path] | tuple[None, None]
 
 
 def _unpack(tarball: Path, cache: Path) -> Path:
-    target = cache / "unpacked" / tarball.name.replace(".tar.gz", "")
-    done = target / ".complete"
-    if not done.exists():
-        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-        tmp.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(tarball) as tf:
-            tf.extractall(tmp, filter="data")
-        # The tree is either at the top of the archive or inside one folder.
-        inner = tmp if (tmp / "train").is_dir() else next(p for p in tmp.iterdir() if (p / "train").is_dir())
-        if target.exists():
-            import shutil
+    """The tree of ``tarball``, unpacked once into ``<cache>/unpacked/<name>-<sha256[:16]>/``.
 
+    Keyed by the archive's content, so a replaced archive is never answered from the
+    old tree. Unpacked into a scratch folder that is moved into place only when complete
+    and removed on any failure (a truncated or garbage archive, a full disk); scratch
+    folders of killed processes are removed by the next unpack.
+    """
+    stem = tarball.name.removesuffix(".tar.gz")
+    target = cache / "unpacked" / f"{stem}-{sha256_file(tarball)[:16]}"
+    if (target / ".complete").exists():
+        return target
+    scratch = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(target)
+        for old in target.parent.glob(f"{stem}.tmp[0-9]*"):  # arlib < 0.2 named its scratch folders so
+            pid = old.name.rsplit(".tmp", 1)[1]
+            if not (pid.isdigit() and pid_alive(int(pid))):
+                shutil.rmtree(old, ignore_errors=True)
+        scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=tmp_prefix(target), suffix=".tmp"))
+        with tarfile.open(tarball) as tf:
+            tf.extractall(scratch, filter="data")
+        # The tree is either at the top of the archive or inside one folder.
+        inner = scratch if (scratch / "train").is_dir() else next((p for p in scratch.iterdir() if (p / "train").is_dir()), None)
+        if inner is None or not (inner / "test").is_dir():
+            raise DamagedDataError(f"archive {tarball} holds no train/ and test/ folders")
+        (inner / ".complete").touch()
+        if target.exists():  # an unfinished tree of an older arlib, or another process was faster
+            if (target / ".complete").exists():
+                return target
             shutil.rmtree(target)
         os.replace(inner, target)
-        done.touch()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        if isinstance(e, OSError) and e.errno in ENVIRONMENT_ERRNOS:
+            raise storage_error(target, e) from None
+        raise DamagedDataError(f"archive {tarball} is damaged ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'}); "
+                               "replace it (nothing was unpacked)") from None
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     return target
 
 
@@ -292,8 +335,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
 
     key = hashlib.sha256(f"{name}:{Path(path).resolve()}".encode()).hexdigest()[:12]
     arrays_dir = cache / "arrays" / f"{name}-{key}"
-    meta_file = arrays_dir / "meta.json"
-    if not meta_file.exists():
+    cached = _load_arrays(arrays_dir)
+    if cached is None:
         if kind == "batches":
             (xtr, ytr), (xte, yte), classes = _read_cifar_batches(path, name)
         elif kind == "tinyimagenet":
@@ -302,25 +345,52 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
             fixed = CIFAR10_CLASSES if name == "cifar10" else None
             xtr, ytr, classes = _read_imagefolder_split(path / "train", fixed)
             xte, yte, _ = _read_imagefolder_split(path / "test", classes)
-        arrays_dir.mkdir(parents=True, exist_ok=True)
-        for fname, arr in (("xtr", xtr), ("ytr", ytr), ("xte", xte), ("yte", yte)):
-            tmp = arrays_dir / f"{fname}.tmp{os.getpid()}.npy"
-            np.save(tmp, arr)
-            os.replace(tmp, arrays_dir / f"{fname}.npy")
         meta = {"classes": list(classes), "fingerprint": _fingerprint([xtr, ytr, xte, yte]), "source": str(path)}
-        tmp = arrays_dir / f"meta.tmp{os.getpid()}.json"
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, meta_file)
-    meta = json.loads(meta_file.read_text())
-    load = lambda f: torch.from_numpy(np.load(arrays_dir / f"{f}.npy"))  # noqa: E731
+        _save_arrays(arrays_dir, {"xtr": xtr, "ytr": ytr, "xte": xte, "yte": yte}, meta)
+        cached = meta, {k: torch.from_numpy(v) for k, v in (("xtr", xtr), ("ytr", ytr), ("xte", xte), ("yte", yte))}
+    meta, arrays = cached
     return Dataset(
         name=name,
         classes=tuple(meta["classes"]),
-        train=Split(load("xtr"), load("ytr")),
-        test=Split(load("xte"), load("yte")),
+        train=Split(arrays["xtr"], arrays["ytr"]),
+        test=Split(arrays["xte"], arrays["yte"]),
         fingerprint=meta["fingerprint"],
         source=origin,
     )
+
+
+def _save_arrays(arrays_dir: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Write the decoded arrays, meta.json last (it marks the folder complete); no temporary left on failure."""
+    try:
+        arrays_dir.mkdir(parents=True, exist_ok=True)
+        for fname, arr in arrays.items():
+            tmp = arrays_dir / f"{fname}.tmp{os.getpid()}.npy"
+            try:
+                np.save(tmp, arr)
+                os.replace(tmp, arrays_dir / f"{fname}.npy")
+            finally:
+                tmp.unlink(missing_ok=True)
+        tmp = arrays_dir / f"meta.tmp{os.getpid()}.json"
+        try:
+            tmp.write_text(json.dumps(meta))
+            os.replace(tmp, arrays_dir / "meta.json")
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as e:
+        raise storage_error(arrays_dir, e) from None
+
+
+def _load_arrays(arrays_dir: Path) -> tuple[dict, dict[str, torch.Tensor]] | None:
+    """The cached meta and arrays, or None when absent or no longer loadable (then they are decoded again)."""
+    try:
+        meta = json.loads((arrays_dir / "meta.json").read_text())
+        arrays = {f: torch.from_numpy(np.load(arrays_dir / f"{f}.npy", allow_pickle=False)) for f in ("xtr", "ytr", "xte", "yte")}
+        meta["classes"], meta["fingerprint"]  # noqa: B018 - both must be there
+        return meta, arrays
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError, KeyError, TypeError, EOFError):  # truncated or garbage cache: it is derived data
+        return None
 
 
 def balanced_indices(labels: np.ndarray | torch.Tensor, per_class: int, seed: int) -> np.ndarray:
@@ -344,10 +414,13 @@ def prepare(data_cfg, root=None) -> Dataset:
     """The dataset of a :class:`~arlib.config.DataConfig`, subset as it asks."""
     ds = load_dataset(data_cfg.dataset, root)
     train, test = ds.train, ds.test
-    if data_cfg.train_per_class:
-        train = train.subset(balanced_indices(train.labels, data_cfg.train_per_class, data_cfg.subset_seed))
-    if data_cfg.test_per_class:
-        test = test.subset(balanced_indices(test.labels, data_cfg.test_per_class, data_cfg.subset_seed + 1))
+    try:
+        if data_cfg.train_per_class:
+            train = train.subset(balanced_indices(train.labels, data_cfg.train_per_class, data_cfg.subset_seed))
+        if data_cfg.test_per_class:
+            test = test.subset(balanced_indices(test.labels, data_cfg.test_per_class, data_cfg.subset_seed + 1))
+    except ValueError as e:  # an imagefolder smaller than asked (the fixed datasets are checked by the config)
+        raise ConfigError(f"data.train_per_class / test_per_class: {e} in {ds.name} ({ds.source})") from None
     return Dataset(ds.name, ds.classes, train, test, ds.fingerprint, ds.source)
 
 

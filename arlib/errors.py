@@ -9,5 +9,21 @@ class DataNotFoundError(ArlibError):
     """A dataset is not on disk and could not be downloaded."""
 
 
+class DamagedDataError(ArlibError):
+    """A dataset archive or image does not read (truncated, garbage): the message names the file."""
+
+
 class ConfigError(ArlibError):
     """A configuration value is invalid."""
+
+
+class StorageError(ArlibError):
+    """A file could not be written: disk full, read-only or not permitted (path, reason and errno name)."""
+
+
+class DamagedRunError(ArlibError):
+    """A file of the results store does not parse, load or match its checksum."""
+
+    def __init__(self, path, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(f"damaged run file {path}: {reason}")

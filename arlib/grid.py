@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from . import profiles
 from .config import RunConfig
+from .errors import ArlibError, DamagedRunError
 from .store import Run, Store, Timeout
 
 
@@ -76,20 +77,32 @@ def run_grid(profile: str, datasets=None, experiments=None, store: Store | None 
 
     A cell another process is working on is skipped at first (lock timeout 0)
     and waited for at the end, so two workers never queue behind each other.
+    A finished cell whose files are damaged is reported, not retrained, and the other
+    cells go on; at the end one :class:`~arlib.errors.ArlibError` lists them all.
+    (An unfinished cell's damaged checkpoint is moved aside and retrained: :func:`arlib.train.train_run`.)
     """
     store = store or Store.for_profile(profile)
     cells = expand(profile, datasets, experiments, with_claim_seeds)
     done: dict[str, Run] = {}
     deferred: list[Cell] = []
     bar = tqdm(total=len(cells), desc=f"grid {profile}", unit="run", disable=not progress)
+    damaged: list[DamagedRunError] = []
     for cell in cells:
         try:
             done[cell.config.hash] = ensure(cell.config, store, data_root, analyse, progress, lock_timeout=0)
             bar.update(1)
         except Timeout:
             deferred.append(cell)
+        except DamagedRunError as e:
+            damaged.append(e)
     for cell in deferred:
-        done[cell.config.hash] = ensure(cell.config, store, data_root, analyse, progress)
-        bar.update(1)
+        try:
+            done[cell.config.hash] = ensure(cell.config, store, data_root, analyse, progress)
+            bar.update(1)
+        except DamagedRunError as e:
+            damaged.append(e)
     bar.close()
+    if damaged:
+        listed = "; ".join(f"{e.path}: {e.reason}" for e in damaged)
+        raise ArlibError(f"{len(damaged)} of {len(cells)} grid cells have damaged files and were left as they are, the others are done: {listed}")
     return [done[c.config.hash] for c in cells]

@@ -24,6 +24,7 @@ import os
 import platform
 import random
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -37,6 +38,7 @@ from tqdm.auto import tqdm
 from . import __version__, data, models
 from .attacks import fgsm, pgd
 from .config import RunConfig
+from .errors import DamagedRunError
 from .store import Run, Store, atomic_torch_save, atomic_write_json
 
 EpochHook = Callable[[nn.Module, int], "dict | None"]
@@ -281,6 +283,61 @@ def epoch_hooks_for(cfg: RunConfig, model: nn.Module, input_hw: int, device) -> 
     return [spectral.spectral_clip_hook(cfg.train.spectral_norm, sizes, max_iter=3, rescale=True)]
 
 
+_CHECKPOINT_KEYS = {"epoch", "model", "optimizer", "scheduler", "rng", "history", "elapsed"}
+
+
+def warn(msg: str) -> None:
+    """One line on stderr for something repaired on the way (a damaged file moved aside)."""
+    print(f"arlib: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def require_sound(run: Run) -> Run:
+    """``run`` if its files parse and match their checksums; else DamagedRunError naming the first bad file.
+
+    A finished run whose files are damaged is reported, never silently retrained: its
+    numbers may already be in a book or a paper.
+    """
+    problems = run.problems(deep=False)
+    if problems:
+        path, _, why = problems[0].partition(": ")
+        more = f" (and {len(problems) - 1} more; arlib runs --check lists them)" if len(problems) > 1 else ""
+        raise DamagedRunError(path, why + more)
+    return run
+
+
+def _repair_unfinished(run: Run, cfg: RunConfig) -> None:
+    """Before training resumes: a damaged config.json of an unfinished run is moved aside and written anew.
+
+    The folder's name is the hash of ``cfg``, so the config it should hold is known exactly.
+    """
+    try:
+        run.config
+    except DamagedRunError as e:
+        moved = run.move_aside("config.json")
+        atomic_write_json(run.file("config.json"), cfg.to_dict())
+        warn(f"{e.path} was damaged ({e.reason}); kept as {moved.name} and written anew")
+
+
+def _load_checkpoint(run: Run, device) -> dict | None:
+    """The run's checkpoint, or None when there is none or it does not load (then it is moved aside)."""
+    path = run.file("checkpoint.pt")
+    if not path.exists():
+        return None
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+        if not isinstance(ckpt, dict) or not _CHECKPOINT_KEYS <= set(ckpt):
+            raise ValueError("not an arlib checkpoint")
+        return ckpt
+    except Exception as e:  # any way of not loading (truncated zip, garbage, foreign pickle) means damaged
+        discard_checkpoint(run, f"{type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}")
+        return None
+
+
+def discard_checkpoint(run: Run, why: str) -> None:
+    moved = run.move_aside("checkpoint.pt")
+    warn(f"{run.file('checkpoint.pt')} does not load ({why}); kept as {moved.name}; training this run from the start")
+
+
 def train_run(
     cfg: RunConfig,
     store: Store | None = None,
@@ -297,12 +354,17 @@ def train_run(
     resumable checkpoint (used by tests and by time-boxed grid runs).
     ``lock_timeout`` (seconds, -1 = wait forever) bounds the wait for a run
     another process is training.
+
+    Damaged files: a finished run whose files do not parse or match their checksums
+    raises :class:`~arlib.errors.DamagedRunError` (reported, not retrained); an
+    unfinished run's damaged checkpoint, config or provenance is moved aside
+    (``<name>.damaged-<time>``) and the run trains from the start.
     """
     store = store or Store()
     device = device or default_device()
     existing = store.find(cfg)
     if existing is not None and existing.finished:
-        return existing
+        return require_sound(existing)
     # The commit of the code that trains, read now: the tree may move on during a long run.
     commit = git_commit()
     ds = data.prepare(cfg.data, data_root)  # fails before anything is written when data is missing
@@ -316,36 +378,51 @@ def train_run(
     run = store.run(cfg)
     with run.lock(lock_timeout):  # raises store.Timeout if another process holds it past lock_timeout
         if run.finished:
-            return run
+            return require_sound(run)
+        _repair_unfinished(run, cfg)
         precision = resolve_precision(cfg.train.precision, device)
         autocast = autocast_for(precision, device)
-        torch.manual_seed(cfg.train.seed)
-        generator = torch.Generator().manual_seed(cfg.train.seed)
-        model = build_model(cfg, ds.num_classes, device)
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay)
-        scheduler = lr_scheduler(optimizer, cfg.train)
         input_hw = data.input_size(cfg.data.dataset, ds.image_size)
-        hooks = epoch_hooks_for(cfg, model, input_hw, device) + list(extra_hooks)
 
+        def fresh():
+            torch.manual_seed(cfg.train.seed)
+            generator = torch.Generator().manual_seed(cfg.train.seed)
+            model = build_model(cfg, ds.num_classes, device)
+            optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay)
+            return generator, model, optimizer, lr_scheduler(optimizer, cfg.train)
+
+        generator, model, optimizer, scheduler = fresh()
         history, elapsed, start_epoch = [], 0.0, 0
         ckpt_path = run.file("checkpoint.pt")
+        ckpt = _load_checkpoint(run, device)
+        if ckpt is not None:
+            try:
+                model.load_state_dict(ckpt["model"])
+                optimizer.load_state_dict(ckpt["optimizer"])
+                scheduler.load_state_dict(ckpt["scheduler"])
+                _set_rng_state(generator, ckpt["rng"])
+                history, elapsed, start_epoch = ckpt["history"], ckpt["elapsed"], ckpt["epoch"]
+            except Exception as e:  # loads, but does not fit this run: as damaged as one that does not load
+                discard_checkpoint(run, f"{type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}")
+                ckpt = None
+                generator, model, optimizer, scheduler = fresh()
+        hooks = epoch_hooks_for(cfg, model, input_hw, device) + list(extra_hooks)
+
         # Provenance is written when training starts (and completed at the end), so an
         # unfinished run already says which code, data and machine it is being trained with.
         # A resumed run keeps the commit it started with and records the one that finished it.
-        prov = run.read_json("provenance.json") if run.file("provenance.json").exists() and ckpt_path.exists() else {}
+        prov = {}
+        if ckpt is not None and run.file("provenance.json").exists():
+            try:
+                prov = run.read_json("provenance.json")
+            except DamagedRunError as e:
+                warn(f"{e.path} was damaged ({e.reason}); kept as {run.move_aside('provenance.json').name} and written anew")
         if not prov:
             prov = provenance(cfg, ds, device, precision, commit)
             prov["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             atomic_write_json(run.file("provenance.json"), prov)
         elif prov.get("git_commit") != commit:
             prov.setdefault("resumed_with_commits", []).append(commit)
-        if ckpt_path.exists():
-            ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            _set_rng_state(generator, ckpt["rng"])
-            history, elapsed, start_epoch = ckpt["history"], ckpt["elapsed"], ckpt["epoch"]
 
         bar = tqdm(total=cfg.train.epochs * len(ds.train), initial=start_epoch * len(ds.train), unit="img", desc=f"{cfg.hash[:8]} eps={cfg.adv.eps:g}", disable=not progress, leave=False)
         for epoch in range(start_epoch, cfg.train.epochs):
@@ -378,6 +455,7 @@ def train_run(
         atomic_torch_save(run.file("model.pt"), model.state_dict())
         atomic_write_json(run.file("provenance.json"), prov)
         atomic_write_json(run.file("metrics.json"), {"status": "finished", "config_hash": cfg.hash, "final": metrics, "history": history})
+        run.seal()
     return run
 
 
@@ -385,7 +463,12 @@ def load_model(run: Run, device: torch.device | None = None, num_classes: int | 
     """The trained fp32 model of a finished run, in eval mode."""
     device = device or default_device()
     cfg = run.config
-    state = torch.load(run.file("model.pt"), map_location=device, weights_only=True)
+    try:
+        state = torch.load(run.file("model.pt"), map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # truncated, garbage or not a state dict: name the file, not the unpickler
+        raise DamagedRunError(run.file("model.pt"), f"does not load ({type(e).__name__})") from None
     if num_classes is None:
         # The classifier's rows: every registered model ends in a Linear named ``fc``.
         num_classes = next(v.shape[0] for k, v in reversed(state.items()) if k.endswith("fc.weight"))

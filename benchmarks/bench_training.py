@@ -152,7 +152,7 @@ def images(n: int) -> tuple[data.Split, str]:
     try:
         ds = data.load_dataset("cifar10")
         idx = data.balanced_indices(ds.train.labels, -(-n // 10), seed=0)[:n]
-        return ds.train.subset(idx), f"cifar10 ({ds.source})"
+        return ds.train.subset(idx), f"cifar10 ({ds.source}, fingerprint {ds.fingerprint})"
     except DataNotFoundError:
         g = torch.Generator().manual_seed(0)
         return data.Split(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g), torch.randint(0, 10, (n,), generator=g)), "random"

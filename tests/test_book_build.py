@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from arlib.book.build import BookError, build_book, load_params, toc_chapters
+from arlib.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -179,7 +180,7 @@ def test_repository_params_file_is_valid():
 def test_params_reject_unknown_chapter(tmp_path: Path):
     bad = tmp_path / "params.yml"
     bad.write_text("smoke:\n  B9_typo: {epochs: 1}\n")
-    with pytest.raises(BookError, match="B9_typo"):
+    with pytest.raises(ConfigError, match="B9_typo"):
         load_params(bad, "smoke", ["B1_adversarial_training"])
 
 
@@ -260,3 +261,22 @@ def test_repository_chapters_are_myst_notebooks_with_a_parameters_cell():
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), name
         setup = [c for c in nb.cells if c.cell_type == "code" and "setup(profile" in c.source]
         assert len(setup) == 1, f"{name}: one set-up call (arlib.book.chapter.setup)"
+
+
+def test_chapter_inputs_hash_follows_the_results_root_and_file_contents(tmp_path, monkeypatch):
+    # Issue 12, item 5: a book built from one store must not call itself up to date for another.
+    from arlib.book.build import _inputs_hash
+
+    run = tmp_path / "a" / "cpu" / "runs" / "0123456789abcdef"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text('{"status": "finished"}')
+    (tmp_path / "b").mkdir()
+    inputs = ["a/cpu/runs/0123456789abcdef"]
+    monkeypatch.setenv("ARLIB_RESULTS", str(tmp_path / "a"))
+    first = _inputs_hash(tmp_path, inputs)
+    assert _inputs_hash(tmp_path, inputs) == first
+    monkeypatch.setenv("ARLIB_RESULTS", str(tmp_path / "b"))
+    assert _inputs_hash(tmp_path, inputs) != first
+    monkeypatch.setenv("ARLIB_RESULTS", str(tmp_path / "a"))
+    (run / "metrics.json").write_text('{"status": "finished", "x": 1}')
+    assert _inputs_hash(tmp_path, inputs) != first

@@ -65,3 +65,19 @@ def test_store_lists_runs(tmp_path):
     b = store.run(RunConfig().replace(adv={"eps": 4}))
     assert {r.hash for r in store.runs()} == {a.hash, b.hash}
     assert a.status() == "new" and store.find(RunConfig()).hash == a.hash
+
+
+def test_stale_temp_of_a_dead_writer_is_removed_a_live_one_kept(tmp_path):
+    import socket
+
+    host = socket.gethostname()
+    dead = tmp_path / f"x.json.{host}-999999999.abc.tmp"  # above any pid_max: that writer is gone
+    live = tmp_path / f"x.json.{host}-{os.getpid()}.def.tmp"
+    elsewhere = tmp_path / "x.json.otherhost-1.ghi.tmp"  # another machine's writer: not ours to judge
+    for p in (dead, live, elsewhere):
+        p.write_text("partial")
+    atomic_write_json(tmp_path / "x.json", {"a": 1})
+    assert not dead.exists() and live.exists() and elsewhere.exists()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600

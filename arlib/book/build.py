@@ -43,18 +43,14 @@ from pathlib import Path
 
 from ..errors import ArlibError
 from ..profiles import DEFAULT_BOOK_PROFILE, PROFILES
+from ..store import inputs_fingerprint
+from .params import check_params, read_params_file
 
 EXECUTED_DIR = "book/executed"
 TEMPLATE_DIR = "notebooks"
 TEMPLATE_SUFFIX = ".md"  # MyST Markdown notebooks, read by jupytext
-STAMP_VERSION = 1
+STAMP_VERSION = 2  # 2: inputs are the results root + result-file checksums
 INPUTS_ENV = "ARBOOK_INPUTS_FILE"  # set while a chapter runs; see record_inputs
-
-# Results-store files bigger than this are identified by size and mtime instead of content:
-# hashing model checkpoints at every build would cost more than it saves.
-_HASH_CONTENT_MAX = 4 * 2**20
-# Lock and temporary files come and go while a run is written; they are not results.
-_NOT_RESULTS = re.compile(r"\.lock$|\.tmp")
 
 
 class BookError(ArlibError):
@@ -80,22 +76,13 @@ def record_inputs(*paths: str | os.PathLike) -> None:
 
 
 def _inputs_hash(root: Path, inputs: list[str]) -> str:
-    h = hashlib.sha256()
-    for rel in sorted(set(inputs)):
-        path = root / rel
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for f in (f for f in files if not _NOT_RESULTS.search(f.name)):
-            h.update(str(f.relative_to(root) if f.is_relative_to(root) else f).encode() + b"\0")
-            try:
-                st = f.stat()
-            except FileNotFoundError:
-                h.update(b"<missing>")
-                continue
-            if st.st_size > _HASH_CONTENT_MAX:
-                h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
-            else:
-                h.update(hashlib.sha256(f.read_bytes()).digest())
-    return h.hexdigest()
+    """Hash of what a chapter read: the results root it read from and the checksum of every result file of each run it reported.
+
+    :func:`arlib.store.inputs_fingerprint`: switching stores (``ARLIB_RESULTS``) or any change of
+    a result file re-executes the chapter; a reported path that is gone counts as changed.
+    """
+    fingerprint = inputs_fingerprint([Path(rel) if Path(rel).is_absolute() else root / rel for rel in sorted(set(inputs))])
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -131,28 +118,9 @@ def toc_chapters(root: Path) -> list[str]:
 
 
 def load_params(path: Path, profile: str, chapters: list[str]) -> dict[str, dict]:
-    """Per-chapter parameters for ``profile``: ``default`` entries, then the profile's own."""
-    import yaml
-
-    data = (yaml.safe_load(path.read_text()) if path.is_file() else None) or {}
-    unknown_sections = set(data) - {"default", *PROFILES}
-    if unknown_sections:
-        raise BookError(f"{path}: unknown section(s) {sorted(unknown_sections)}; "
-                        f"expected default, {', '.join(PROFILES)}")
-    params = {name: {} for name in chapters}
-    for section in ("default", profile):
-        for name, values in (data.get(section) or {}).items():
-            if name not in params:
-                raise BookError(f"{path}: [{section}] names chapter {name!r}, which is not "
-                                f"in _toc.yml ({', '.join(chapters)})")
-            if values and not isinstance(values, dict):
-                raise BookError(f"{path}: [{section}][{name}] must be a mapping of parameters")
-            params[name].update(values or {})
-    for name in chapters:
-        if "profile" in params[name]:
-            raise BookError(f"{path}: [{name}] sets 'profile'; use --profile instead")
-        params[name]["profile"] = profile
-    return params
+    """Per-chapter parameters for ``profile``: ``default`` entries, then the profile's (checked by :mod:`arlib.book.params`)."""
+    data = read_params_file(path) if path.is_file() else {}
+    return check_params(data, profile, chapters, list(PROFILES), where=str(path))
 
 
 def _arlib_dir(root: Path) -> Path:
