@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from . import profiles
@@ -93,3 +94,58 @@ def run_grid(profile: str, datasets=None, experiments=None, store: Store | None 
         bar.update(1)
     bar.close()
     return [done[c.config.hash] for c in cells]
+
+
+# ----------------------------------------------------------------------------- status of cells, for every executor
+
+
+def locked(run: Run) -> bool:
+    """Whether a process (a local worker or an array task) holds the run's lock right now."""
+    path = run.file("run.lock")
+    if not path.exists():
+        return False
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    except OSError:  # a read-only store: nobody can be training in it
+        return False
+    lock.release()
+    return False
+
+
+def cell_status(run: Run | None, queued: dict[str, str] | None = None, analyse: bool = True) -> tuple[str, str]:
+    """``(status, job)`` of a cell, read from the store.
+
+    status: ``missing`` (nothing yet), ``partial`` (a checkpoint, nobody on
+    it), ``queued`` (a SLURM task waits for it), ``running`` (locked),
+    ``finished`` or ``analysed``; job: the SLURM array task on it, if any.
+    ``queued`` maps config hashes to the job ids SLURM still lists
+    (:func:`arlib.cluster.queued`).
+    """
+    from .cluster import holder
+
+    queued = queued or {}
+    if run is None:
+        return "missing", ""
+    if run.finished and (run.analysed or not analyse):
+        return run.status(), ""
+    if locked(run):
+        return "running", (holder(run) or {}).get("job_id", "")
+    if run.hash in queued:
+        return "queued", queued[run.hash]
+    return {"new": "missing"}.get(run.status(), run.status()), ""
+
+
+def todo(cells: list[Cell], store: Store, queued: dict[str, str] | None = None, analyse: bool = True) -> tuple[list[Cell], list[Cell]]:
+    """``(cells to run, cells some worker or queued task already has)``: what a new submission should add."""
+    new, busy = [], []
+    for cell in cells:
+        run = store.find(cell.config)
+        status, _ = cell_status(run, queued, analyse)
+        if status in ("running", "queued"):
+            busy.append(cell)
+        elif not (run is not None and run.finished and (run.analysed or not analyse)):
+            new.append(cell)
+    return new, busy
