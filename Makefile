@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q -e '.[book,test]'
+	$(PY) -m pip install -q -e '.[book,test,cluster]'
 	touch $(STAMP)
 
 venv: $(STAMP)

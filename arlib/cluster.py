@@ -230,7 +230,7 @@ def run_cell(results_root: str, profile: str, config_hash: str, data_root: str =
     cpus = os.environ.get("SLURM_CPUS_PER_TASK")
     if cpus:  # the allocation, not the node's core count: same threads, same numbers as a local worker with OMP_NUM_THREADS
         torch.set_num_threads(int(cpus))
-    job = job_id_here()
+    job = job_id_here() or "(no SLURM job)"
     print(f"arlib task {job}: cell {config_hash} ({profile}) on {socket.gethostname()}, CUDA_VISIBLE_DEVICES={_cuda_devices() or '-'}, "
           f"cuda available {torch.cuda.is_available()}, {torch.get_num_threads()} threads", flush=True)
     if run.finished and (run.analysed or not analyse):
