@@ -27,6 +27,8 @@ job (``<array id>_<task index>``); :func:`arlib.grid.cell_status` shows it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -117,7 +119,8 @@ def submit(store: Store, hashes: list[str], opts: SlurmOptions, data_root=None, 
     ex = executor(store, opts, name=f"arlib-{profile}")
     data_root = str(Path(data_root).expanduser().resolve()) if data_root else ""
     try:
-        jobs = ex.map_array(CellTask(), [root] * n, [profile] * n, hashes, [data_root] * n, ["1" if analyse else "0"] * n)
+        with contextlib.redirect_stderr(io.StringIO()):  # submitit echoes sbatch's stderr; the error below says it in one line
+            jobs = ex.map_array(CellTask(), [root] * n, [profile] * n, hashes, [data_root] * n, ["1" if analyse else "0"] * n)
     except Exception as e:  # submitit wraps sbatch's stderr in FailedJobError
         raise ClusterError(f"sbatch refused the job array: {_first_line(e)}") from None
     job_id = jobs[0].job_id.split("_")[0]
@@ -143,18 +146,18 @@ def queued(store: Store) -> dict[str, str]:
         return {}
     cells = json.loads(path.read_text())
     try:
-        listed = queued_tasks({j.split("_")[0] for j in cells.values()})
+        listed = queued_tasks({j.split("_")[0] for j in cells.values()}, timeout=CONTROLLER_TIMEOUT_S)
     except (subprocess.TimeoutExpired, ClusterError):
         return {}
     return {h: j for h, j in cells.items() if j in listed}
 
 
-def queued_tasks(job_ids: set[str]) -> set[str]:
+def queued_tasks(job_ids: set[str], timeout: float = 30) -> set[str]:
     """The tasks (``<array>_<index>``, or plain job ids) of ``job_ids`` that SLURM still lists: pending, running, requeued."""
     import getpass
 
     # All of this user's jobs, filtered here: squeue fails as a whole on one id it has forgotten.
-    r = subprocess.run(["squeue", "--noheader", "--array", "--user", getpass.getuser(), "--format", "%i"], capture_output=True, text=True, timeout=30)
+    r = subprocess.run(["squeue", "--noheader", "--array", "--user", getpass.getuser(), "--format", "%i"], capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise ClusterError(f"squeue failed: {_first_line(r.stderr)}")
     return {t for t in r.stdout.split() if t.split("_")[0] in job_ids}
@@ -178,7 +181,11 @@ def wait(store: Store, hashes: list[str], job_id: str, analyse: bool = True, pro
         bar.update(n - bar.n)
         if n == len(runs):
             break
-        if queued_tasks({job_id}):
+        try:
+            listed = bool(queued_tasks({job_id}))
+        except (subprocess.TimeoutExpired, ClusterError):  # the controller is busy or restarting: ask again later
+            listed = True
+        if listed:
             gone_since = None
         elif gone_since is None:
             gone_since = time.monotonic()

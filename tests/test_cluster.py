@@ -181,6 +181,12 @@ def test_preempted_task_is_requeued_and_resumes_from_its_checkpoint(slurm, tmp_p
     assert run.metrics()["final"] == reference.metrics()["final"]
 
 
+@pytest.mark.slurm
+def test_a_refused_submission_is_a_one_line_error(slurm, tmp_path):
+    r = cli([*GRID, "--results", tmp_path / "results", "--executor", "slurm", "--partition", "no-such-partition"])
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "sbatch refused" in r.stderr and "partition" in r.stderr, r.stderr
+
+
 # ----------------------------------------------------------------------------- without a cluster
 
 
