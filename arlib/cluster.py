@@ -172,12 +172,13 @@ def wait(store: Store, hashes: list[str], job_id: str, analyse: bool = True, pro
     """
     from tqdm.auto import tqdm
 
+    from .grid import complete
+
     runs = [Run(store.root / "runs" / h) for h in hashes]
-    done = lambda r: r.finished and (r.analysed or not analyse)  # noqa: E731
     bar = tqdm(total=len(runs), desc=f"job {job_id}", unit="cell", disable=not progress)
     gone_since = None
     while True:
-        n = sum(done(r) for r in runs)
+        n = sum(complete(r, analyse) for r in runs)
         bar.update(n - bar.n)
         if n == len(runs):
             break
@@ -191,7 +192,7 @@ def wait(store: Store, hashes: list[str], job_id: str, analyse: bool = True, pro
             gone_since = time.monotonic()
         elif time.monotonic() - gone_since > 3 * poll_s:  # a last write may still be landing
             bar.close()
-            missing = [r.hash for r in runs if not done(r)]
+            missing = [r.hash for r in runs if not complete(r, analyse)]
             raise ClusterError(f"job {job_id} ended with {len(missing)} cell(s) unfinished ({', '.join(missing)}); see {log_folder(store)}/{job_id}_*_log.err")
         time.sleep(poll_s)
     bar.close()
@@ -224,14 +225,14 @@ def run_cell(results_root: str, profile: str, config_hash: str, data_root: str =
     Plain strings in, so that a shell or another scheduler can call it too. A
     finished cell is returned as it is (nothing retrained or rewritten).
     """
-    import torch
-
-    from .grid import ensure
-
     store = Store.for_profile(profile, results_root)
     run = Run(store.root / "runs" / config_hash)
     if not run.file("config.json").exists():
         raise ClusterError(f"no config.json for {config_hash} in {store.root}")
+    import torch
+
+    from .grid import complete, ensure
+
     cfg = run.config
     analyse = analyse not in ("0", "", "false", "False")
     cpus = os.environ.get("SLURM_CPUS_PER_TASK")
@@ -240,7 +241,7 @@ def run_cell(results_root: str, profile: str, config_hash: str, data_root: str =
     job = job_id_here() or "(no SLURM job)"
     print(f"arlib task {job}: cell {config_hash} ({profile}) on {socket.gethostname()}, CUDA_VISIBLE_DEVICES={_cuda_devices() or '-'}, "
           f"cuda available {torch.cuda.is_available()}, {torch.get_num_threads()} threads", flush=True)
-    if run.finished and (run.analysed or not analyse):
+    if complete(run, analyse):
         print(f"arlib task {job}: {config_hash} already {run.status()}; nothing to do", flush=True)
         return run.status()
     info = {"job_id": job, "host": socket.gethostname(), "pid": os.getpid(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -4,6 +4,8 @@
 not finished yet (finished runs are never recomputed; partial ones resume),
 then analyses every trained cell that has no analysis yet. Cells are
 independent; a lock per run lets several processes share one grid.
+:func:`cell_status` reads a cell's state from the store for any executor
+(local workers, SLURM array tasks of :mod:`arlib.cluster`).
 """
 
 from __future__ import annotations
@@ -115,6 +117,11 @@ def locked(run: Run) -> bool:
     return False
 
 
+def complete(run: Run | None, analyse: bool = True) -> bool:
+    """Whether ``run`` needs no more work: finished, and analysed if ``analyse``."""
+    return run is not None and run.finished and (run.analysed or not analyse)
+
+
 def cell_status(run: Run | None, queued: dict[str, str] | None = None, analyse: bool = True) -> tuple[str, str]:
     """``(status, job)`` of a cell, read from the store.
 
@@ -129,7 +136,7 @@ def cell_status(run: Run | None, queued: dict[str, str] | None = None, analyse: 
     queued = queued or {}
     if run is None:
         return "missing", ""
-    if run.finished and (run.analysed or not analyse):
+    if complete(run, analyse):
         return run.status(), ""
     if locked(run):
         return "running", (holder(run) or {}).get("job_id", "")
@@ -146,6 +153,6 @@ def todo(cells: list[Cell], store: Store, queued: dict[str, str] | None = None, 
         status, _ = cell_status(run, queued, analyse)
         if status in ("running", "queued"):
             busy.append(cell)
-        elif not (run is not None and run.finished and (run.analysed or not analyse)):
+        elif not complete(run, analyse):
             new.append(cell)
     return new, busy

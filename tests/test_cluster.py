@@ -187,6 +187,15 @@ def test_a_refused_submission_is_a_one_line_error(slurm, tmp_path):
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "sbatch refused" in r.stderr and "partition" in r.stderr, r.stderr
 
 
+@pytest.mark.slurm
+def test_a_failed_task_ends_the_wait_with_an_error(slurm, tmp_path):
+    store = Store.for_profile("smoke", tmp_path)
+    job = cluster.submit(store, ["0" * 16], cluster.SlurmOptions(time_min=5))  # no such cell: the task raises
+    with pytest.raises(cluster.ClusterError, match=f"job {job} ended with 1 cell"):
+        cluster.wait(store, ["0" * 16], job, progress=False, poll_s=0.5)
+    assert "no config.json" in (cluster.log_folder(store) / f"{job}_0_log.err").read_text()
+
+
 # ----------------------------------------------------------------------------- without a cluster
 
 
