@@ -9,9 +9,12 @@ process and import this checkout's ``arlib`` (``PYTHONPATH``, passed on by
 sbatch), with one thread each: ``--cpus-per-task 1`` here, ``OMP_NUM_THREADS=1``
 for the local reference, so both stores must be bit-for-bit equal.
 
-Measured on the 2-core CI machine (busy with two other trainings): the
-array of 4 smoke cells about 60 s from submission to the last analysis,
-the pre-empted task back in training about 10 s after SIGUSR2.
+Measured on the 2-core CI machine while two other trainings ran on it
+(load 4-5): cluster up 2-3 s (about 50 s the first time, installing
+Debian's packages), down 11 s; the array of 4 smoke cells 40-60 s from
+submission to finished; the pre-empted task started again 10-12 s after
+SIGUSR2 (5 s of it the test cluster's cred_expire); the slurm tests in all
+about 130 s.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def why_no_cluster() -> str:
     try:
         cluster.check_slurm()
     except cluster.ClusterError as e:
-        return f"SLURM is not running: {e}"
+        return f"no SLURM controller answers (start the test cluster with ../shared/tools/slurm_localhost.sh up): {e}"
     return ""
 
 
