@@ -66,7 +66,9 @@ def slurm():
     reason = why_no_cluster()
     if reason:
         pytest.skip(reason)
-    os.environ.setdefault("PYTHONPATH", str(REPO))  # for tasks submitted from this process
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", str(REPO))  # tasks submitted from this process import this checkout
+        yield
 
 
 def wait_gone(job: str, timeout: float = 120) -> None:
