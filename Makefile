@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q -e '.[book,test]'
+	$(PY) -m pip install -q -e '.[book,test,cluster]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -21,9 +21,10 @@ venv: $(STAMP)
 book: $(STAMP)
 	$(VENV)/bin/arlib book --profile $(PROFILE)
 
-## The test suite (fast tests; < 10 minutes on 2 cores).
+## The test suite (fast tests; < 10 minutes on 2 cores). The slurm tests submit jobs when
+## ../shared/tools/slurm_localhost.sh's cluster is up (as in .ci/run) and skip, saying why, otherwise.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rs
 
 ## CI's extra check: build the smoke book and drive it in headless Chromium with the network off.
 book-check: $(STAMP)

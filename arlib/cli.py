@@ -9,6 +9,7 @@ Examples::
     arlib train --profile smoke --eps 8
     arlib train --profile cpu --eps 4 --method fgsm --seed 1
     arlib grid --profile cpu --experiments pgd,fgsm
+    arlib grid --profile paper --executor slurm --partition gpu --gpus-per-job 1 --cpus-per-task 8
     arlib runs
     arlib book --profile smoke
 """
@@ -79,21 +80,82 @@ def cmd_train(args) -> int:
 
 
 def cmd_grid(args) -> int:
-    from .grid import expand, run_grid
+    from .grid import cell_status, expand, run_grid
     from .store import Store
 
     _check_root(args.data_root)
     datasets = args.datasets.split(",") if args.datasets else None
     experiments = args.experiments.split(",") if args.experiments else None
+    slurm = _slurm_options(args)
     store = Store.for_profile(args.profile, args.results)
     cells = expand(args.profile, datasets, experiments)
     if args.dry_run:
+        queued = _queued(store)
         for c in cells:
-            run = store.find(c.config)
-            print(f"{c.config.hash}  {c.experiment:8s} {run.status() if run else 'new':9s} eps={c.config.adv.eps:<4g} method={c.config.adv.method} model={c.config.model.name} sp={c.config.train.spectral_norm} seed={c.config.train.seed}")
+            status, job = cell_status(store.find(c.config), queued, analyse=not args.no_analyse)
+            print(f"{c.config.hash}  {c.experiment:8s} {status:9s} eps={c.config.adv.eps:<4g} method={c.config.adv.method} model={c.config.model.name} sp={c.config.train.spectral_norm} seed={c.config.train.seed}" + (f" job={job}" if job else ""))
         return 0
+    if slurm is not None:
+        return _grid_on_slurm(args, store, cells, slurm)
     runs = run_grid(args.profile, datasets, experiments, store, args.data_root, analyse=not args.no_analyse, progress=not args.quiet)
     print(f"{len(runs)} runs finished in {store.root}")
+    return 0
+
+
+def _slurm_options(args):
+    """The SlurmOptions of ``arlib grid``'s flags; None for the local executor (where they are an error)."""
+    flags = {"partition": args.partition, "time_min": args.time, "cpus_per_task": args.cpus_per_task, "mem_gb": args.mem_gb,
+             "gpus_per_job": args.gpus_per_job, "array_parallelism": args.array_parallelism}
+    given = {k: v for k, v in flags.items() if v is not None}
+    if args.executor != "slurm":
+        if given or args.slurm_arg or args.no_wait:
+            raise ConfigError("--partition, --time, --cpus-per-task, --mem-gb, --gpus-per-job, --array-parallelism, --slurm-arg and --no-wait need --executor slurm")
+        return None
+    from .cluster import SlurmOptions
+
+    extra = {}
+    for kv in args.slurm_arg or []:
+        key, sep, value = kv.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--slurm-arg wants key=value (an sbatch option without its dashes, e.g. account=abc), got '{kv}'")
+        extra[key.strip().lstrip("-")] = value
+    for k in ("time_min", "cpus_per_task", "array_parallelism"):
+        if k in given and given[k] < 1:
+            raise ConfigError(f"--{k.replace('_min', '').replace('_', '-')} must be at least 1, got {given[k]}")
+    return SlurmOptions(**given, extra=extra)
+
+
+def _queued(store) -> dict:
+    from . import cluster
+
+    return cluster.queued(store)
+
+
+def _grid_on_slurm(args, store, cells, opts) -> int:
+    """Submit the missing cells as one job array; wait for them unless --no-wait. Never falls back to local."""
+    from . import cluster
+    from .grid import todo
+
+    cluster.check_slurm()  # before anything is written
+    analyse = not args.no_analyse
+    missing, busy = todo(cells, store, _queued(store), analyse)
+    if not missing:
+        print(f"nothing to submit: {len(cells) - len(busy)} of {len(cells)} cells finished" + (f", {len(busy)} running or queued" if busy else "") + f" in {store.root}")
+        return 0
+    hashes = [c.config.hash for c in missing]
+    for c in missing:
+        store.run(c.config)  # the tasks read their config.json
+    job = cluster.submit(store, hashes, opts, args.data_root, analyse)
+    sys.stderr.write(f"submitted {len(hashes)} cells as SLURM job {job}" + (f" ({len(busy)} more already running or queued)" if busy else "") + f"; logs in {cluster.log_folder(store)}\n")
+    if args.no_wait:
+        print(job)
+        return 0
+    try:
+        cluster.wait(store, hashes, job, analyse, progress=not args.quiet)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"arlib: stopped waiting; job {job} keeps running (arlib grid --dry-run shows it; scancel {job} stops it)\n")
+        return 130
+    print(f"{len(hashes)} runs finished by job {job} in {store.root}")
     return 0
 
 
@@ -156,8 +218,14 @@ def cmd_runs(args) -> int:
     ``--check`` also loads every analysis archive, model and checkpoint, and exits 1 listing
     each damaged file (``<path>: <what>``) on stderr when any is.
     """
+    from .grid import cell_status
+    from .store import Store
+
     rows = _all_runs(args.results)
-    print(f"{'profile':8s} {'hash':16s} {'status':9s} {'dataset':8s} {'model':9s} {'adv':5s} {'eps':>4s} {'sp':>4s} {'seed':>4s} {'train':>6s} {'test':>6s} {'pgd':>6s} {'min':>6s}")
+    queued = {}
+    for store in {Store(r.path.parent.parent) for r in rows}:
+        queued.update(_queued(store))
+    print(f"{'profile':8s} {'hash':16s} {'status':9s} {'dataset':8s} {'model':9s} {'adv':5s} {'eps':>4s} {'sp':>4s} {'seed':>4s} {'train':>6s} {'test':>6s} {'pgd':>6s} {'min':>6s} job")
     problems: list[str] = []
     damaged = 0
     for run in rows:
@@ -173,7 +241,8 @@ def cmd_runs(args) -> int:
         secs = run.read_json("provenance.json").get("train_seconds", 0) if run.finished and run.file("provenance.json").exists() else 0
         fmt = lambda k: f"{m[k]:6.2f}" if isinstance(m.get(k), (int, float)) else f"{'-':>6s}"  # noqa: E731
         sp = "-" if c.train.spectral_norm is None else f"{c.train.spectral_norm:g}"
-        print(f"{profile:8s} {run.hash:16s} {run.status():9s} {c.data.dataset:8s} {c.model.name:9s} {c.adv.method:5s} {c.adv.eps:4g} {sp:>4s} {c.train.seed:4d} {fmt('train_acc')} {fmt('test_acc')} {fmt('pgd_acc_correct')} {(secs or 0) / 60:6.1f}")
+        status, job = cell_status(run, queued)
+        print(f"{profile:8s} {run.hash:16s} {status:9s} {c.data.dataset:8s} {c.model.name:9s} {c.adv.method:5s} {c.adv.eps:4g} {sp:>4s} {c.train.seed:4d} {fmt('train_acc')} {fmt('test_acc')} {fmt('pgd_acc_correct')} {(secs or 0) / 60:6.1f} {job or '-'}")
     print(f"{len(rows)} runs" + (f", {damaged} damaged" if damaged else ""))
     for p in problems:
         sys.stderr.write(f"arlib: damaged: {p}\n")
@@ -239,6 +308,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--experiments", help="comma-separated subset of pgd,fgsm,deep,spectral")
     g.add_argument("--dry-run", action="store_true", help="list the cells and their status")
     g.add_argument("--no-analyse", "--no-analyze", action="store_true")
+    g.add_argument("--executor", choices=["local", "slurm"], default="local", help="local: this process (start several to share the grid); slurm: one job array of the missing cells")
+    sl = g.add_argument_group("slurm", "with --executor slurm (logs in <results>/<profile>/slurm/)")
+    sl.add_argument("--partition")
+    sl.add_argument("--time", type=int, help="time limit per task, minutes (default 240); a task that reaches it is requeued and resumes")
+    sl.add_argument("--cpus-per-task", type=int, help="CPUs per task, also torch's threads (default 1)")
+    sl.add_argument("--mem-gb", type=float, help="memory per task in GB (default: the partition's)")
+    sl.add_argument("--gpus-per-job", type=int, help="GPUs per task (default 0)")
+    sl.add_argument("--array-parallelism", type=int, help="tasks running at once (default 256)")
+    sl.add_argument("--slurm-arg", action="append", metavar="KEY=VALUE", help="any other sbatch option, e.g. account=abc or qos=high (repeatable)")
+    sl.add_argument("--no-wait", action="store_true", help="print the job id and return instead of waiting for the cells")
     g.set_defaults(fn=cmd_grid)
 
     e = sub.add_parser("eval", help="PGD-evaluate a trained run")

@@ -4,12 +4,15 @@
 not finished yet (finished runs are never recomputed; partial ones resume),
 then analyses every trained cell that has no analysis yet. Cells are
 independent; a lock per run lets several processes share one grid.
+:func:`cell_status` reads a cell's state from the store for any executor
+(local workers, SLURM array tasks of :mod:`arlib.cluster`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from . import profiles
@@ -106,3 +109,63 @@ def run_grid(profile: str, datasets=None, experiments=None, store: Store | None 
         listed = "; ".join(f"{e.path}: {e.reason}" for e in damaged)
         raise ArlibError(f"{len(damaged)} of {len(cells)} grid cells have damaged files and were left as they are, the others are done: {listed}")
     return [done[c.config.hash] for c in cells]
+
+
+# ----------------------------------------------------------------------------- status of cells, for every executor
+
+
+def locked(run: Run) -> bool:
+    """Whether a process (a local worker or an array task) holds the run's lock right now."""
+    path = run.file("run.lock")
+    if not path.exists():
+        return False
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    except OSError:  # a read-only store: nobody can be training in it
+        return False
+    lock.release()
+    return False
+
+
+def complete(run: Run | None, analyse: bool = True) -> bool:
+    """Whether ``run`` needs no more work: finished, and analysed if ``analyse``."""
+    return run is not None and run.finished and (run.analysed or not analyse)
+
+
+def cell_status(run: Run | None, queued: dict[str, str] | None = None, analyse: bool = True) -> tuple[str, str]:
+    """``(status, job)`` of a cell, read from the store.
+
+    status: ``missing`` (nothing yet), ``partial`` (a checkpoint, nobody on
+    it), ``queued`` (a SLURM task waits for it), ``running`` (locked),
+    ``finished`` or ``analysed``; job: the SLURM array task on it, if any.
+    ``queued`` maps config hashes to the job ids SLURM still lists
+    (:func:`arlib.cluster.queued`).
+    """
+    from .cluster import holder
+
+    queued = queued or {}
+    if run is None:
+        return "missing", ""
+    if complete(run, analyse):
+        return run.status(), ""
+    if locked(run):
+        return "running", (holder(run) or {}).get("job_id", "")
+    if run.hash in queued:
+        return "queued", queued[run.hash]
+    return {"new": "missing"}.get(run.status(), run.status()), ""
+
+
+def todo(cells: list[Cell], store: Store, queued: dict[str, str] | None = None, analyse: bool = True) -> tuple[list[Cell], list[Cell]]:
+    """``(cells to run, cells some worker or queued task already has)``: what a new submission should add."""
+    new, busy = [], []
+    for cell in cells:
+        run = store.find(cell.config)
+        status, _ = cell_status(run, queued, analyse)
+        if status in ("running", "queued"):
+            busy.append(cell)
+        elif not complete(run, analyse):
+            new.append(cell)
+    return new, busy

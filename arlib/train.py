@@ -428,6 +428,8 @@ def train_run(
         for epoch in range(start_epoch, cfg.train.epochs):
             t0 = time.perf_counter()
             record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
+            if epoch == start_epoch > 0:
+                record["resumed"] = True  # this process restarted from the checkpoint of the epoch before
             record.update(train_epoch(model, optimizer, ds.train, cfg, generator, device, autocast, bar))
             scheduler.step()
             for hook in hooks:
