@@ -1,8 +1,14 @@
-"""The committed `cpu` results are what the code produces.
+"""The committed results are what the code produces.
 
-Re-trains the cheapest committed cell of the cpu grid (plain training,
-eps 0: about a minute on 2 cores) from scratch into a temporary store and
-compares its final metrics with the committed ones.
+Re-trains from scratch into a temporary store, and compares its final metrics
+with the committed ones:
+
+* the cheapest committed cell of the low-capacity ``cpu`` grid (plain
+  training, eps 0: about a minute on 2 cores);
+* a shortened high-capacity cell: the ``cpu-high`` profile's network, data and
+  PGD-10 at eps 8, but 6 epochs instead of 200 (a full cell takes ~15 min),
+  against its own committed reference in ``results/reference`` (trained by
+  ``arlib train --config <that config> --store reference`` from a clean tree).
 
 Tolerance: the grid ran with one thread per worker (OMP_NUM_THREADS=1); with
 the same thread count and precision on the same CPU type the run is
@@ -30,12 +36,21 @@ ACC_TOL = 3.0
 LOSS_RTOL = 0.15
 
 
+def _low_capacity_eps0():
+    return "cpu", profiles.get("cpu").base("cifar10").replace(adv=standard_adv(0))
+
+
+def _high_capacity_short():
+    return "reference", profiles.get("cpu-high").base("cifar10").replace(adv=standard_adv(8), train={"epochs": 6, "milestones": (3, 5)})
+
+
 @needs_cifar10
-def test_committed_cpu_cell_reproduces(tmp_path):
-    cfg = profiles.get("cpu").base("cifar10").replace(adv=standard_adv(0))
-    committed = Store.for_profile("cpu", default_root()).find(cfg)
+@pytest.mark.parametrize("cell", [_low_capacity_eps0, _high_capacity_short], ids=["cpu-eps0", "cpu-high-short-eps8"])
+def test_committed_cell_reproduces(tmp_path, cell):
+    store_name, cfg = cell()
+    committed = Store.for_profile(store_name, default_root()).find(cfg)
     if committed is None or not committed.finished:
-        pytest.skip("the cpu grid's eps-0 cell is not committed yet")
+        pytest.skip(f"the reference run {cfg.hash} is not committed in results/{store_name} yet")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the grid's workers ran
     try:
