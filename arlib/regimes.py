@@ -18,6 +18,12 @@ prediction. Such a run says nothing about margins, gaps or spectra. The rule
 was fixed before the high-capacity results were looked at; a collapsed run is
 excluded from means and error bars, listed where it would have appeared and
 counted in the claims ledger ("3 seeds, 1 collapsed").
+
+Diverged runs. A run whose final training or test loss is not a finite number
+(its weights blew up, e.g. at too large a learning rate without normalisation)
+is treated the same way: left out, listed and counted. That rule was added
+after the first high-capacity cell diverged (at lr 0.05, epoch 80); it does
+not depend on any result other than the loss being NaN or infinite.
 """
 
 from __future__ import annotations
@@ -51,3 +57,14 @@ def is_collapsed(final: Mapping[str, float], num_classes: int) -> bool:
     if acc is None or loss is None or not math.isfinite(acc) or not math.isfinite(loss):
         return False
     return abs(acc - chance) <= CHANCE_MARGIN_POINTS and abs(loss - uniform_loss) <= LOSS_MARGIN_FRACTION * uniform_loss
+
+
+def is_diverged(final: Mapping[str, float]) -> bool:
+    """Whether a run's final training or test loss is NaN or infinite (the weights blew up)."""
+    losses = [final.get(k) for k in ("train_loss", "test_loss")]
+    return any(v is None or not math.isfinite(v) for v in losses) and any(v is not None for v in losses)
+
+
+def is_degenerate(final: Mapping[str, float], num_classes: int) -> bool:
+    """Collapsed or diverged: a run that is left out of means, error bars and figures, and listed."""
+    return is_collapsed(final, num_classes) or is_diverged(final)

@@ -1,6 +1,6 @@
 import math
 
-from arlib.regimes import REGIMES, is_collapsed
+from arlib.regimes import REGIMES, is_collapsed, is_degenerate, is_diverged
 
 
 def test_constant_classifier_is_collapsed():
@@ -29,3 +29,12 @@ def test_regimes_name_existing_profiles():
 
     assert [r.profile for r in REGIMES] == ["cpu", "cpu-high"]
     assert all(r.profile in profiles.PROFILES or r.profile == "cpu-high" for r in REGIMES)
+
+
+def test_diverged_runs_are_degenerate():
+    assert is_diverged({"train_acc": 10.0, "train_loss": float("nan"), "test_loss": float("nan")})
+    assert is_diverged({"train_loss": 0.5, "test_loss": float("inf")})
+    assert not is_diverged({"train_loss": 0.5, "test_loss": 2.0}) and not is_diverged({})
+    assert is_degenerate({"train_acc": 10.0, "train_loss": float("nan"), "test_loss": float("nan")}, 10)
+    assert is_degenerate({"train_acc": 10.0, "train_loss": 2.3026, "test_loss": 2.3026}, 10)
+    assert not is_degenerate({"train_acc": 60.0, "train_loss": 1.0, "test_loss": 2.0}, 10)

@@ -37,7 +37,7 @@ from .. import profiles
 from ..bound import BOUND_FILE, BoundUnavailable, bound_terms
 from ..grid import ensure as ensure_run
 from ..grid import expand
-from ..regimes import is_collapsed
+from ..regimes import is_collapsed, is_degenerate, is_diverged
 from ..store import Run, Store, default_root
 from .build import record_inputs
 
@@ -138,7 +138,7 @@ def _row(run: Run, experiment: str, profile_name: str) -> dict[str, Any]:
     for k, v in final.items():
         if k not in row and isinstance(v, (int, float)):
             row[k] = float(v)
-    row["collapsed"] = is_collapsed(final, run.read_json("analysis.json").get("num_classes", 10) if run.analysed else _num_classes(cfg))
+    row["collapsed"] = is_degenerate(final, run.read_json("analysis.json").get("num_classes", 10) if run.analysed else _num_classes(cfg))
     row["commit"] = prov.get("git_commit", "unknown")
     row["train_minutes"] = _float(prov.get("train_seconds")) / 60
     row["device"] = prov.get("device", "")
@@ -187,9 +187,11 @@ def collapsed_note(df: pd.DataFrame) -> str:
     c = collapsed_runs(df)
     if c.empty:
         return ""
-    items = ", ".join(f"{r.short} (ε {r.eps:g}, seed {r.seed}: train acc {r.train_acc:.1f} %, train loss {r.train_loss:.3f})" for r in c.itertuples())
+    items = ", ".join(f"{r.short} (ε {r.eps:g}, seed {r.seed}: "
+                      + ("diverged, loss not finite" if is_diverged({"train_loss": r.train_loss}) else f"train acc {r.train_acc:.1f} %, train loss {r.train_loss:.3f}")
+                      + ")" for r in c.itertuples())
     return (f"Left out of every mean, error bar and figure as collapsed (a constant classifier: training accuracy within "
-            f"2 points of chance and training loss within 2 % of ln K): {items}.")
+            f"2 points of chance and training loss within 2 % of ln K) or diverged (loss not finite): {items}.")
 
 
 def collapse_evidence(stores: Sequence[str] = ("cpu", "cpu-high"), root: str | os.PathLike | None = None) -> pd.DataFrame:
