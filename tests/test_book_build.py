@@ -241,13 +241,18 @@ def test_one_book_command_line_with_the_profiles_default():
 
 
 def test_chapter_setup_and_show(capsys):
-    from arlib.book.chapter import Chapter, explorer, setup, show
+    from arlib.book.chapter import Chapter, explorer, provenance_block, setup, show
 
     ch = setup("smoke", eps_grid=[0, 8], seeds=[1])
     assert ch == Chapter("smoke", "cifar10", True, {"eps_grid": [0, 8], "spectral_grid": None, "seeds": [1]})
     assert capsys.readouterr().out.startswith("profile smoke: ")
-    show(7, "runs 1234abcd", "Paper: Table 3")  # displayed first, then one line per note
-    assert capsys.readouterr().out == "7\nruns 1234abcd\nPaper: Table 3\n"
+    show(7, "runs 1234abcd", "Paper: Table 3")  # displayed first, then the notes
+    assert capsys.readouterr().out.startswith("7\n")
+    block = provenance_block("runs 1234abcd", "", "Paper: Table <3>")  # one collapsed block, empty notes dropped
+    assert block["text/plain"] == "runs 1234abcd\nPaper: Table <3>"
+    assert block["text/html"] == ('<details class="arbook-provenance"><summary>Provenance</summary>'
+                                  "<p>runs 1234abcd</p><p>Paper: Table &lt;3&gt;</p></details>")
+    assert provenance_block() is None
     assert explorer(lambda e: None, []).data == "No runs to show."
 
 

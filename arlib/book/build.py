@@ -45,6 +45,7 @@ from ..errors import ArlibError
 from ..profiles import DEFAULT_BOOK_PROFILE, PROFILES
 from ..store import inputs_fingerprint
 from .params import check_params, read_params_file
+from .stamp import STAMP_ENV, build_stamp
 
 EXECUTED_DIR = "book/executed"
 TEMPLATE_DIR = "notebooks"
@@ -289,6 +290,7 @@ def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tup
         except ValueError:
             inputs.append(p)  # outside the repository: kept absolute
     nb = nbformat.read(partial, as_version=4)
+    hide_parameter_cells(nb)
     nb.metadata["arbook"] = {
         "stamp": chapter_stamp(template_hash, params, arlib_hash, _inputs_hash(root, inputs)),
         "profile": params["profile"],
@@ -302,6 +304,21 @@ def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tup
     return seconds, output_lines
 
 
+# Tags of the cells papermill reads and writes: the template's defaults and the values it injected.
+PARAMETER_TAGS = ("parameters", "injected-parameters")
+HIDDEN_TAG = "remove-cell"  # MyST-NB leaves such a cell out of the page
+
+
+def hide_parameter_cells(nb) -> None:
+    """Tag the parameter cells of an executed notebook ``remove-cell``: the page shows the settings once,
+    as the chapter's set-up cell prints them resolved (:func:`arlib.book.chapter.setup`), not the
+    template's defaults (``profile = "smoke"``) followed by papermill's injected values."""
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.get("cell_type") == "code" and set(tags) & set(PARAMETER_TAGS) and HIDDEN_TAG not in tags:
+            cell.setdefault("metadata", {})["tags"] = [*tags, HIDDEN_TAG]
+
+
 def _jupyter_book() -> list[str]:
     script = Path(sys.executable).parent / "jupyter-book"
     if script.is_file():
@@ -312,18 +329,23 @@ def _jupyter_book() -> list[str]:
     return [found]
 
 
-def run_jupyter_book(root: Path, strict: bool = False, all_pages: bool = False) -> tuple[float, list[str]]:
+def run_jupyter_book(root: Path, strict: bool = False, all_pages: bool = False,
+                     stamp: dict[str, str] | None = None) -> tuple[float, list[str]]:
     """``jupyter-book build <root>``, incremental unless ``all_pages``.
 
+    ``stamp``: the build stamp every page's footer shows (:mod:`arlib.book.stamp`).
     Returns the seconds it took and the warning lines.
     """
+    env = dict(os.environ)
+    if stamp is not None:
+        env[STAMP_ENV] = json.dumps(stamp)
     cmd = [*_jupyter_book(), "build", str(root)]
     if all_pages:
         cmd.append("--all")
     if strict:
         cmd += ["-W", "--keep-going"]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - t0
     out = _ANSI.sub("", proc.stdout + proc.stderr)
     warnings = [l.strip() for l in out.splitlines() if re.search(r"\b(WARNING|ERROR)\b", l)]
@@ -427,10 +449,13 @@ def build_book(
     if html:
         # Sphinx does not recopy html_extra_path files (the widget glue script) or re-read
         # _config.yml on an incremental build: rebuild every page when either changed.
-        extra_hash = hashlib.sha256(b"".join(p.read_bytes() for p in sorted((root / "book" / "_extra").rglob("*")) + [root / "_config.yml"] if p.is_file())).hexdigest()
+        # The same for the build stamp in every page's footer (commit, day, profile).
+        stamp = build_stamp(root, profile)
+        extra_hash = hashlib.sha256(b"".join(p.read_bytes() for p in sorted((root / "book" / "_extra").rglob("*")) + [root / "_config.yml"] if p.is_file())
+                                    + json.dumps(stamp, sort_keys=True).encode()).hexdigest()
         extra_stamp = root / "_build" / ".arbook-extra-hash"
         extra_changed = not extra_stamp.exists() or extra_stamp.read_text() != extra_hash
-        seconds, warnings = run_jupyter_book(root, strict=strict, all_pages=titles_changed or extra_changed)
+        seconds, warnings = run_jupyter_book(root, strict=strict, all_pages=titles_changed or extra_changed, stamp=stamp)
         extra_stamp.parent.mkdir(parents=True, exist_ok=True)
         extra_stamp.write_text(extra_hash)
         print(f"jupyter-book build: {seconds:.1f} s, {len(warnings)} warning(s)", flush=True)

@@ -29,7 +29,7 @@ import pandas as pd
 from ..regimes import REGIMES
 from . import claims, compare, report
 
-__all__ = ["Chapter", "setup", "show", "explorer"]
+__all__ = ["Chapter", "setup", "show", "provenance_block", "explorer"]
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,25 @@ def setup(profile: str, dataset: str = "cifar10", *, eps_grid: Sequence[float] |
     return chapter
 
 
+def provenance_block(*notes: str) -> dict[str, str] | None:
+    """The notes under a figure or table as one collapsed "Provenance" block: a MIME bundle (HTML ``<details>``, plain text), or ``None`` without notes.
+
+    Closed, it is one line as wide as the word; open, its lines wrap at any character, so the
+    hashes and commits of many runs fit the page's column instead of running off it. In a plain
+    notebook the block's text form is the notes one per line.
+    """
+    import html
+
+    notes = [n for n in notes if n]
+    if not notes:
+        return None
+    body = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+    return {"text/html": f'<details class="arbook-provenance"><summary>Provenance</summary>{body}</details>',
+            "text/plain": "\n".join(notes)}
+
+
 def show(result, *notes: str) -> None:
-    """Display ``result`` (a figure, a table, Markdown, a widget) and print each note on its own line under it.
+    """Display ``result`` (a figure, a table, Markdown, a widget) and under it the notes, in a collapsed "Provenance" block.
 
     The notes are what every figure and table of the book carries: which runs
     (:func:`arlib.book.report.provenance_note`) and which of the paper's numbers
@@ -101,8 +118,9 @@ def show(result, *notes: str) -> None:
     from IPython.display import display
 
     display(result)
-    for note in notes:
-        print(note)
+    block = provenance_block(*notes)
+    if block is not None:
+        display(block, raw=True)
 
 
 def explorer(figure_at: Callable[[float], Any], eps_values: Sequence[float]):

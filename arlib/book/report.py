@@ -472,7 +472,8 @@ def bound_table(df: pd.DataFrame, data_root=None, gamma: float | None = None) ->
                      "l2_radius_of_eps_ball": float(r["eps"]) / 255 * math.sqrt(b.get("input_dim") or float("nan")),
                      "u_min": b["u_min"], "gamma": g,
                      "log10_u_lower": lu, "first_term": first})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    return out.sort_values(["eps", "seed"], kind="stable", ignore_index=True) if len(out) else out
 
 
 def bound_layers(df: pd.DataFrame, data_root=None) -> pd.DataFrame:
