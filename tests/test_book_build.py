@@ -285,3 +285,21 @@ def test_chapter_inputs_hash_follows_the_results_root_and_file_contents(tmp_path
     monkeypatch.setenv("ARLIB_RESULTS", str(tmp_path / "a"))
     (run / "metrics.json").write_text('{"status": "finished", "x": 1}')
     assert _inputs_hash(tmp_path, inputs) != first
+
+
+def test_chapter_captions_are_numbered_per_kind_with_runs_and_command(monkeypatch):
+    import pandas as pd
+
+    from arlib.book import chapter
+
+    monkeypatch.setenv(chapter.CHAPTER_ENV, "B5_smoothing")
+    chapter.setup("smoke")
+    runs = pd.DataFrame({"hash": ["a", "b", "c"], "eps": [0.0, 16.0, 4.0], "seed": [0, 1, 0]})
+    first = chapter.caption_block("Figure", "Fig. 8 of the paper.", runs)
+    assert first["text/plain"] == ("Figure B5.1. Fig. 8 of the paper. Shows 3 runs (ε 0, 4, 16; seeds 0, 1); their hashes and "
+                                   "commits are under Provenance. Regenerate: arlib book --profile smoke --chapters B5_smoothing")
+    assert '<span class="arbook-caption-number">Figure B5.1.</span>' in first["text/html"]
+    assert chapter.caption_block("Table", "x")["text/plain"].startswith("Table B5.1. x.")
+    assert chapter.caption_block("Figure", "y")["text/plain"].startswith("Figure B5.2. y.")
+    wide = chapter.breakable(pd.DataFrame({"log10_prod_sigma_min": [1.0]}).rename_axis("run_id"))
+    assert list(wide.columns) == ["log10_\u200bprod_\u200bsigma_\u200bmin"] and wide.index.name == "run_\u200bid"

@@ -331,3 +331,9 @@ def test_ledger_counts_collapsed_seeds(tmp_path):
     t = claims.compare(df, "delta_loss", -1, 4, 16)
     assert t.hi[2] == 2 and t.collapsed == (0, 1)
     assert "3 seeds, 1 collapsed" in t.evidence() and t.verdict == "holds"
+
+
+def test_layers_in_network_order():
+    stored = ["blocks.0.conv1", "blocks.0.conv2", "blocks.1.conv1", "blocks.1.shortcut", "blocks.10.conv1", "blocks.2.conv1", "conv1", "fc"]
+    assert report.network_order(stored) == ["conv1", "blocks.0.conv1", "blocks.0.conv2", "blocks.1.conv1", "blocks.1.shortcut",
+                                            "blocks.2.conv1", "blocks.10.conv1", "fc"]

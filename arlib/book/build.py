@@ -52,6 +52,7 @@ TEMPLATE_DIR = "notebooks"
 TEMPLATE_SUFFIX = ".md"  # MyST Markdown notebooks, read by jupytext
 STAMP_VERSION = 2  # 2: inputs are the results root + result-file checksums
 INPUTS_ENV = "ARBOOK_INPUTS_FILE"  # set while a chapter runs; see record_inputs
+CHAPTER_ENV = "ARBOOK_CHAPTER"  # the running chapter's name, for its figure numbers and captions (arlib.book.chapter)
 
 
 class BookError(ArlibError):
@@ -260,6 +261,7 @@ def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tup
     t0 = time.perf_counter()
     old_env = os.environ.get(INPUTS_ENV)
     os.environ[INPUTS_ENV] = inputs_file
+    os.environ[CHAPTER_ENV] = name
     try:
         with _captured_output() as output_lines:
             pm.execute_notebook(jupytext.read(template), partial, parameters=params, kernel_name="python3",
@@ -273,6 +275,7 @@ def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tup
         raise BookError(f"chapter {name} could not be executed: {type(e).__name__}: "
                         f"{_one_line(e)}") from None
     finally:
+        os.environ.pop(CHAPTER_ENV, None)
         if old_env is None:
             os.environ.pop(INPUTS_ENV, None)
         else:

@@ -20,6 +20,7 @@ there is nothing to show.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ import pandas as pd
 
 from ..regimes import REGIMES
 from . import claims, compare, report
+from .build import CHAPTER_ENV
 
 __all__ = ["Chapter", "setup", "show", "provenance_block", "explorer"]
 
@@ -86,6 +88,11 @@ def setup(profile: str, dataset: str = "cifar10", *, eps_grid: Sequence[float] |
     if getattr(shell, "kernel", None) is not None:  # a Jupyter kernel (papermill, Jupyter), not a plain shell
         shell.run_line_magic("matplotlib", "inline")
     pd.set_option("display.max_colwidth", None)
+    from .plots import use_style
+
+    use_style()
+    _context.update(chapter=os.environ.get(CHAPTER_ENV), profile=profile)
+    _numbers.clear()
     chapter = Chapter(profile, dataset, ensure, dict(eps_grid=eps_grid, spectral_grid=spectral_grid, seeds=seeds))
     print(f"profile {profile}: {report.resolve_profile(profile, **chapter.overrides).description}")
     return chapter
@@ -108,16 +115,84 @@ def provenance_block(*notes: str) -> dict[str, str] | None:
             "text/plain": "\n".join(notes)}
 
 
-def show(result, *notes: str) -> None:
-    """Display ``result`` (a figure, a table, Markdown, a widget) and under it the notes, in a collapsed "Provenance" block.
+# Figure and table numbers of the chapter running in this kernel (one kernel per chapter).
+_numbers: dict[str, int] = {}
+_context: dict[str, str | None] = {"chapter": None, "profile": None}
 
-    The notes are what every figure and table of the book carries: which runs
-    (:func:`arlib.book.report.provenance_note`) and which of the paper's numbers
+
+def chapter_label(name: str | None) -> str:
+    """The prefix of a chapter's figure and table numbers: ``B1`` for ``B1_adversarial_training``, ``C``, ``D``; ``""`` outside a book build."""
+    return name.split("_", 1)[0] if name else ""
+
+
+def runs_summary(runs: pd.DataFrame | Sequence[pd.DataFrame]) -> str:
+    """"8 runs (ε 0, 4, 8, 16; seeds 0, 1, 2)": how many runs a figure or table shows, at which ε and seeds."""
+    frames = [runs] if isinstance(runs, pd.DataFrame) else [f for f in runs if f is not None]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return "no runs"
+    df = pd.concat(frames, ignore_index=True).drop_duplicates("hash") if all("hash" in f for f in frames) else pd.concat(frames)
+    eps = ", ".join(f"{e:g}" for e in sorted(df["eps"].astype(float).unique())) if "eps" in df else "?"
+    seeds = ", ".join(str(s) for s in sorted(df["seed"].unique())) if "seed" in df else "?"
+    return f"{len(df)} run{'s' if len(df) != 1 else ''} (ε {eps}; seed{'s' if ',' in seeds else ''} {seeds})"
+
+
+def caption_block(kind: str, text: str, runs=None) -> dict[str, str]:
+    """A numbered caption ("Figure B1.2. …"): ``text``, which runs and seeds it shows (``runs``: rows of
+    :func:`arlib.book.report.collect`), and the command that regenerates it; a MIME bundle (HTML, plain text)."""
+    import html
+
+    _numbers[kind] = _numbers.get(kind, 0) + 1
+    label = chapter_label(_context["chapter"])
+    number = f"{kind} {label}{'.' if label else ''}{_numbers[kind]}."
+    parts = [text.rstrip(".") + "."]
+    if runs is not None:
+        parts.append(f"Shows {runs_summary(runs)}; their hashes and commits are under Provenance.")
+    regen = (f"arlib book --profile {_context['profile']} --chapters {_context['chapter']}"
+             if _context["chapter"] and _context["profile"] else None)
+    plain = " ".join([number, *parts] + ([f"Regenerate: {regen}"] if regen else []))
+    body = " ".join(html.escape(p) for p in parts)
+    if regen:
+        body += f' <span class="arbook-regen">Regenerate: <code>{html.escape(regen)}</code></span>'
+    return {"text/html": f'<p class="arbook-caption"><span class="arbook-caption-number">{html.escape(number)}</span> {body}</p>',
+            "text/plain": plain}
+
+
+def breakable(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a zero-width space after every ``_`` and ``/`` of its column and index labels, so that a
+    header such as ``log10_prod_sigma_min`` may wrap in the book's column instead of widening the table."""
+    def f(label):
+        return label.replace("_", "_\u200b").replace("/", "/\u200b") if isinstance(label, str) else label
+
+    out = df.rename(columns=f, index=f)
+    out.columns.names = [f(n) for n in out.columns.names]
+    out.index.names = [f(n) for n in out.index.names]
+    return out
+
+
+def _is_table(result) -> bool:
+    return isinstance(result, pd.DataFrame) or type(result).__name__ == "Styler"
+
+
+def show(result, *notes: str, caption: str | None = None, runs=None) -> None:
+    """Display ``result`` (a figure, a table, Markdown, a widget) with its numbered caption, and the notes in a collapsed "Provenance" block.
+
+    ``caption``: what the figure or table shows and which of the paper's figures or tables it
+    corresponds to; it is numbered per chapter ("Figure B1.2", "Table B1.1"; tables are captioned
+    above, figures and sliders below) and followed by ``runs`` summarised (:func:`runs_summary`)
+    and the command that regenerates it. The notes are what every figure and table of the book
+    carries: which runs (:func:`arlib.book.report.provenance_note`) and which of the paper's numbers
     (:func:`arlib.book.compare.paper_note`).
     """
     from IPython.display import display
 
-    display(result)
+    table = _is_table(result)
+    cap = caption_block("Table" if table else "Figure", caption, runs) if caption else None
+    if cap is not None and table:
+        display(cap, raw=True)
+    display(breakable(result) if isinstance(result, pd.DataFrame) else result)
+    if cap is not None and not table:
+        display(cap, raw=True)
     block = provenance_block(*notes)
     if block is not None:
         display(block, raw=True)

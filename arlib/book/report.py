@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -158,13 +159,30 @@ def _row(run: Run, experiment: str, profile_name: str) -> dict[str, Any]:
         spec = summary.get("spectral") or {}
         row["spectral_complexity"] = _float(spec.get("spectral_complexity"))
         row["log10_spectral_complexity"] = _float(spec.get("log_spectral_complexity")) / math.log(10)
-        row["sv_std_operator"] = dict(spec.get("sv_std_operator") or {})
-        row["sv_std_reshaped"] = dict(spec.get("sv_std_reshaped") or {})
-        row["spectral_norms"] = dict(spec.get("spectral_norms") or {})
+        for key in ("sv_std_operator", "sv_std_reshaped", "spectral_norms"):
+            layers = dict(spec.get(key) or {})
+            row[key] = {k: layers[k] for k in network_order(layers)}
         tp = summary.get("test_true_prob") or {}
         row["test_true_prob_mean"] = _float(tp.get("mean"))
     row["path"] = str(run.path)
     return row
+
+
+_HEADS = ("fc", "linear", "classifier", "head")
+
+
+def network_order(layers: Iterable[str]) -> list[str]:
+    """Layer names in the order an input meets them: the stem (``conv1``), then the residual blocks
+    (``blocks.2`` before ``blocks.10``; inside a block its convolutions, then its shortcut), then the head (``fc``).
+
+    ``analysis.json`` is written with sorted keys, which puts ``conv1`` after ``blocks.*``.
+    """
+    def key(name: str):
+        head = name.split(".")[-1] in _HEADS or name.split(".")[0] in _HEADS
+        stage = 2 if head else (1 if "." in name else 0)
+        return stage, [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name) if t]
+
+    return sorted(layers, key=key)
 
 
 COLLAPSED_FIELDS = ("hash", "short", "profile", "experiment", "eps", "spectral_norm", "seed", "train_acc", "test_acc", "train_loss")
