@@ -337,3 +337,10 @@ def test_layers_in_network_order():
     stored = ["blocks.0.conv1", "blocks.0.conv2", "blocks.1.conv1", "blocks.1.shortcut", "blocks.10.conv1", "blocks.2.conv1", "conv1", "fc"]
     assert report.network_order(stored) == ["conv1", "blocks.0.conv1", "blocks.0.conv2", "blocks.1.conv1", "blocks.1.shortcut",
                                             "blocks.2.conv1", "blocks.10.conv1", "fc"]
+
+
+def test_split_constant_columns():
+    df = pd.DataFrame({"run": ["a", "b"], "augment": [False, False], "lr": [0.05, 0.1]})
+    varying, same = report.split_constant(df)
+    assert list(varying.columns) == ["run", "lr"] and same == "augment False"
+    assert report.split_constant(df.iloc[:1])[1] == ""  # one row: nothing is "constant"

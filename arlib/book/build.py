@@ -467,3 +467,30 @@ def build_book(
         print(f"book: {root / '_build' / 'html' / 'index.html'} "
               f"(total {time.perf_counter() - t_start:.1f} s)", flush=True)
     return status
+
+
+def book_server(root: str | os.PathLike | None = None, port: int = 8000):
+    """An HTTP server (not yet serving) for the built book, ``_build/html`` of ``root``, on 127.0.0.1:``port`` (0: any free port)."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    html = find_root(Path(root) if root else None) / "_build" / "html"
+    if not (html / "index.html").is_file():
+        raise BookError(f"no built book in {html}; run `arlib book` first")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # one line per request would drown the URL
+            pass
+
+    return ThreadingHTTPServer(("127.0.0.1", port), functools.partial(Quiet, directory=str(html)))
+
+
+def serve_book(root: str | os.PathLike | None = None, port: int = 8000) -> None:
+    """Serve the built book over HTTP until Ctrl-C (``arlib book --serve``). The book also works opened
+    from disk; served, the browser runs Sphinx's search exactly as written (its snippets fetch each page)."""
+    with book_server(root, port) as server:
+        print(f"book: serving http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("book: stopped", flush=True)

@@ -507,6 +507,14 @@ def bound_layers(df: pd.DataFrame, data_root=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def split_constant(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``df`` without its columns that hold one value in every row, and those columns as text ("augment False, warm-up 0"),
+    so that a wide table fits the page and still says everything."""
+    constant = [c for c in df.columns if len(df) > 1 and df[c].astype(str).nunique() == 1]
+    text = ", ".join(f"{c} {df[c].iloc[0]}" for c in constant)
+    return df.drop(columns=constant), text
+
+
 def sizing_probes(root: str | os.PathLike | None = None) -> pd.DataFrame:
     """The runs that sized the cpu profiles (``results/probes``): settings, compute and outcome of each.
 
