@@ -344,3 +344,11 @@ def test_split_constant_columns():
     varying, same = report.split_constant(df)
     assert list(varying.columns) == ["run", "lr"] and same == "augment False"
     assert report.split_constant(df.iloc[:1])[1] == ""  # one row: nothing is "constant"
+
+
+def test_provenance_note_explains_data_precision_and_dirty():
+    df = pd.DataFrame({"hash": ["a" * 16], "short": ["aaaaaaaa"], "profile": ["cpu"], "dataset": ["cifar10"],
+                       "commit": ["42118c0abc+dirty"], "data_source": ["tarball:cifar10-jpeg.tar.gz"], "precision": ["bf16"]})
+    note = report.provenance_note(df)
+    assert "commit 42118c0+dirty" in note and "+dirty: trained from a checkout whose arlib/ had uncommitted changes" in note
+    assert "the archive cifar10-jpeg.tar.gz (JPEG re-encoded images" in note and "bf16 autocast" in note

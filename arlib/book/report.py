@@ -143,6 +143,8 @@ def _row(run: Run, experiment: str, profile_name: str) -> dict[str, Any]:
     row["commit"] = prov.get("git_commit", "unknown")
     row["train_minutes"] = _float(prov.get("train_seconds")) / 60
     row["device"] = prov.get("device", "")
+    row["precision"] = prov.get("precision", "")
+    row["data_source"] = prov.get("dataset_source", "")
     row["finished_at"] = prov.get("finished_at", "")
     row["analysed"] = run.analysed
     if run.analysed:
@@ -274,7 +276,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     if df.empty:
         margin_cols = [f"{sp}_margin_{k}" for sp in ("train", "test") for k in ("mean", "std", "skewness", "median", "frac_below_zero", "abs_mean")]
         return pd.DataFrame(columns=["hash", "short", "profile"] + CELL_KEYS + ["seed", "epochs"] + METRICS
-                            + ["collapsed", "commit", "train_minutes", "device", "finished_at", "analysed"] + margin_cols
+                            + ["collapsed", "commit", "train_minutes", "device", "precision", "data_source", "finished_at", "analysed"] + margin_cols
                             + ["spectral_complexity", "log10_spectral_complexity", "sv_std_operator", "sv_std_reshaped", "spectral_norms",
                                "test_true_prob_mean", "path"])
     return df.sort_values(["spectral_norm", "eps", "seed"], na_position="last").reset_index(drop=True)
@@ -414,8 +416,30 @@ def provenance_note(df: pd.DataFrame | Iterable[pd.DataFrame], what: str | None 
     note = (f"{head}Runs {hashes} ({n} run{'s' if n != 1 else ''}, profile {profs}"
             + (f", {ds}" if ds else "")
             + f", commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}).")
+    extra = []
+    sources = sorted({str(x) for x in all_.get("data_source", pd.Series([], dtype=str)) if x})
+    if sources:
+        extra.append("Data: " + ", ".join(map(_source_text, sources)) + ".")
+    precisions = sorted({str(x) for x in all_.get("precision", pd.Series([], dtype=str)) if x})
+    if precisions:
+        extra.append("Training precision: " + ", ".join(_PRECISION_TEXT.get(x, x) for x in precisions) + ".")
+    if any(c.endswith("+dirty") for c in commits):
+        extra.append("+dirty: trained from a checkout whose arlib/ had uncommitted changes at that commit "
+                     "(the run's provenance.json records it; rerunning it from a clean checkout gives a new, clean record).")
     dropped = " ".join(filter(None, (collapsed_note(f) for f in frames)))
-    return note + (" " + dropped if dropped else "")
+    return " ".join([note, *extra] + ([dropped] if dropped else []))
+
+
+def _source_text(source: str) -> str:
+    """provenance.json's ``dataset_source`` ("tarball:cifar10-jpeg.tar.gz") as a reader reads it."""
+    kind, _, name = source.partition(":")
+    jpeg = " (JPEG re-encoded images, not the lossless originals)" if "jpeg" in name.lower() or "jpg" in name.lower() else ""
+    where = {"tarball": "the archive", "imagefolder": "the image folder"}.get(kind, kind)
+    return f"{where} {name}{jpeg}" if name else source
+
+
+# How provenance.json's precision reads in a provenance note.
+_PRECISION_TEXT = {"bf16": "bf16 autocast with fp32 master weights and loss", "fp32": "fp32"}
 
 # ----------------------------------------------------------------------------- tables of runs
 
