@@ -339,3 +339,13 @@ def test_book_server_serves_the_build():
                 assert r.status == 200 and b"search" in r.read().lower()
         finally:
             server.shutdown()
+
+
+@needs_build
+@pytest.mark.parametrize("page_path", CHAPTER_PAGES, ids=_page_ids(CHAPTER_PAGES))
+def test_verdicts_are_collapsed_blocks_not_raw_directives(open_page, page_path: Path):
+    page, _ = open_page(page_path)
+    text = page.locator("article.bd-article").inner_text()
+    assert ":::{" not in text and "```{" not in text, f"{page_path.name}: a directive printed by the chapter was not rendered"
+    if "show_verdicts" in page_path.read_text(encoding="utf-8"):
+        assert page.locator("details.sd-dropdown").count() >= 1, f"{page_path.name}: verdicts are not collapsible"

@@ -460,16 +460,17 @@ def loss_variation_at(df: pd.DataFrame, eps: float, bins: int = 30, note: str | 
     for ax, e2 in zip(axes[0], att):
         key = f"loss_variation_eps{e2:g}"
         hi = max(float(np.quantile(x[key], 0.995)) for _, x in data.values() if key in x) or 1e-6
-        # Log-spaced bins (and a symlog axis, linear below `lo`): the variations of ε = 0 and ε = 16 differ
-        # by orders of magnitude, and linear bins fitted to ε = 0 put every robust network into the first bar.
+        # Log-spaced bins on a log axis: the variations of ε = 0 and ε = 16 differ by orders of magnitude, and
+        # linear bins fitted to ε = 0 put every robust network into the first bar. The first bin also counts
+        # the examples whose loss does not rise at all (or rises by less than its lower edge).
         pos = np.concatenate([x[key][x[key] > 0] for _, x in data.values() if key in x])
         lo = max(float(np.quantile(pos, 0.01)) if pos.size else hi * 1e-4, hi * 1e-4)
-        edges = np.concatenate([[0.0], np.geomspace(lo, hi, bins)]) if hi > lo else np.linspace(0, hi, bins + 1)
-        ymax = max(np.histogram(np.clip(x[key], 0, hi), bins=edges)[0].max() for _, x in data.values() if key in x)
+        edges = np.geomspace(lo, hi, bins + 1) if hi > lo else np.linspace(0, hi, bins + 1)
+        ymax = max(np.histogram(np.clip(x[key], edges[0], hi), bins=edges)[0].max() for _, x in data.values() if key in x)
         v = a[key].astype(np.float64)
-        ax.hist(np.clip(v, 0, hi), bins=edges, color=color, alpha=0.8)
+        ax.hist(np.clip(v, edges[0], hi), bins=edges, color=color, alpha=0.8)
         if hi > lo:
-            ax.set_xscale("symlog", linthresh=lo, linscale=0.3)
+            ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=1)
         ax.set_ylim(0, 1.5 * ymax)
         ax.text(0.97, 0.95, f"mean {v.mean():.4f}\nstd {v.std():.4f}", transform=ax.transAxes, ha="right", va="top", fontsize=8,
