@@ -303,3 +303,31 @@ def test_chapter_captions_are_numbered_per_kind_with_runs_and_command(monkeypatc
     assert chapter.caption_block("Figure", "y")["text/plain"].startswith("Figure B5.2. y.")
     wide = chapter.breakable(pd.DataFrame({"log10_prod_sigma_min": [1.0]}).rename_axis("run_id"))
     assert list(wide.columns) == ["log10_\u200bprod_\u200bsigma_\u200bmin"] and wide.index.name == "run_\u200bid"
+
+
+def test_parameter_cells_are_removed_from_the_page():
+    import nbformat
+
+    from arlib.book.build import hide_parameter_cells
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('profile = "smoke"'), nbformat.v4.new_code_cell('profile = "cpu"'),
+                nbformat.v4.new_code_cell("setup(profile)"), nbformat.v4.new_markdown_cell("text")]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.cells[1].metadata["tags"] = ["injected-parameters"]
+    hide_parameter_cells(nb)
+    hide_parameter_cells(nb)  # idempotent
+    assert [c.metadata.get("tags", []) for c in nb.cells] == [["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], [], []]
+
+
+def test_build_stamp_names_commit_date_and_profile(tmp_path):
+    import datetime as dt
+
+    from arlib.book.stamp import build_stamp, stamp_text
+
+    stamp = build_stamp(REPO, "cpu", today=dt.date(2026, 12, 1))
+    assert stamp["date"] == "2026-12-01" and stamp["profile"] == "cpu"
+    assert stamp["commit"] == "unknown" or len(stamp["commit"].split("+")[0]) == 7
+    assert stamp_text({"commit": "1a2b3c4", "date": "2026-12-01", "profile": "cpu"}) == "Built from commit 1a2b3c4 on 2026-12-01, profile cpu."
+    assert "(with uncommitted changes)" in stamp_text({"commit": "1a2b3c4+dirty", "date": "2026-12-01", "profile": "cpu"})
+    assert build_stamp(tmp_path) | {"date": "-"} == {"commit": "unknown", "date": "-", "profile": "unknown"}  # outside a repository

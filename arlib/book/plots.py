@@ -162,7 +162,9 @@ def gap_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper_label:
     s = _summary(df, ["delta_loss", "delta_acc"])
     extra = {k: _summary(v, ["delta_loss", "delta_acc"]) for k, v in (others or {}).items() if v is not None and len(v)}
     fig, axes = _figure(1, 2)
-    for ax, metric, ylabel in zip(axes[0], ("delta_loss", "delta_acc"), ("loss gap (test − train loss)", "error gap (test − train error, %)")):
+    for ax, metric, ylabel, panel in zip(axes[0], ("delta_loss", "delta_acc"), ("loss gap (test − train loss)", "error gap (test − train error, %)"),
+                                         ("(a) generalization gap in loss", "(b) generalization gap in error")):
+        ax.set_title(panel)
         _errorbar(ax, s, metric, label, color="C0")
         for i, (lab, se) in enumerate(extra.items()):
             _errorbar(ax, se, metric, lab, color=f"C{i + 1}", alpha=0.6)
@@ -183,7 +185,9 @@ def loss_error_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper
         _errorbar(ax, s, metric, f"{metric.split('_')[0]} (ours)", color=c)
         _paper_line(ax, paper, metric, f"{metric.split('_')[0]} ({paper_label})", color=c)
     ax.set_ylabel("cross-entropy loss")
+    ax.set_title("(a) training and test loss")
     ax = axes[0][1]
+    ax.set_title("(b) training and test error")
     for metric, c in (("train_acc", "C0"), ("test_acc", "C1")):
         # error rate = 100 - accuracy
         _errorbar(ax, s, metric, f"{metric.split('_')[0]} (ours)", color=c, scale=-1.0, offset=100.0)
@@ -211,7 +215,9 @@ def training_curves(history: pd.DataFrame, note: str | None = None):
                 ax.plot(g["epoch"], g[col], **kw)
     from matplotlib.ticker import MaxNLocator
 
-    for ax, lab in zip(axes[0], ("training loss (adversarial batches)", "test loss (clean)", "test accuracy (%)")):
+    for ax, lab, panel in zip(axes[0], ("training loss (adversarial batches)", "test loss (clean)", "test accuracy (%)"),
+                              ("(a) training loss", "(b) test loss", "(c) test accuracy")):
+        ax.set_title(panel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(lab)
