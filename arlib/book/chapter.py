@@ -94,7 +94,8 @@ def setup(profile: str, dataset: str = "cifar10", *, eps_grid: Sequence[float] |
     _context.update(chapter=os.environ.get(CHAPTER_ENV), profile=profile)
     _numbers.clear()
     chapter = Chapter(profile, dataset, ensure, dict(eps_grid=eps_grid, spectral_grid=spectral_grid, seeds=seeds))
-    print(f"profile {profile}: {report.resolve_profile(profile, **chapter.overrides).description}")
+    for name, c in chapter.regimes():
+        print(settings_line(c.profile, name if name != c.profile else None, **chapter.overrides))
     return chapter
 
 
@@ -172,6 +173,17 @@ def breakable(df: pd.DataFrame) -> pd.DataFrame:
 
 def _is_table(result) -> bool:
     return isinstance(result, pd.DataFrame) or type(result).__name__ == "Styler"
+
+
+def settings_line(profile: str, regime: str | None = None, **overrides) -> str:
+    """The resolved settings of a chapter in one line: the profile (and regime), what it trains, its ε grid and seeds."""
+    prof = report.resolve_profile(profile, **overrides)
+    eps = ", ".join(f"{e:g}" for e in sorted({float(e) for e in ((0.0,) if prof.include_eps0 else ()) + tuple(prof.eps_grid)}))
+    seeds = ", ".join(map(str, prof.seeds))
+    extra = ", ".join(map(str, sorted(set(prof.claim_seeds) - set(prof.seeds))))
+    head = f"{regime} (profile {profile})" if regime else f"profile {profile}"
+    return (f"{head}: {prof.description}; ε {eps}; seed{'s' if len(prof.seeds) > 1 else ''} {seeds}"
+            + (f" (at ε {', '.join(f'{e:g}' for e in prof.claim_eps)} also {extra})" if extra else "") + ".")
 
 
 def show(result, *notes: str, caption: str | None = None, runs=None) -> None:
