@@ -170,7 +170,7 @@ results/probes; all ResNets with the paper's option-A shortcuts, no
 augmentation, batch 32, PGD-10 with step 2/255, one thread each on a 2-core
 machine shared with other jobs).
 
-The bar (issue 10): clean training accuracy >= 95 % at eps 4 and 8 and >= 90 %
+The bar: clean training accuracy >= 95 % at eps 4 and 8 and >= 90 %
 at eps 16, as the paper's ResNet-56 (99.5 / 98.5 / 96.0 %), test accuracy
 clearly above chance, the whole grid within 4 hours on two workers.
 
