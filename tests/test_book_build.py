@@ -300,7 +300,8 @@ def test_chapter_captions_are_numbered_per_kind_with_runs_and_command(monkeypatc
                                    "commits are under Provenance. Regenerate: arlib book --profile smoke --chapters B5_smoothing")
     assert '<span class="arbook-caption-number">Figure B5.1.</span>' in first["text/html"]
     assert chapter.caption_block("Table", "x")["text/plain"].startswith("Table B5.1. x.")
-    assert chapter.caption_block("Figure", "y")["text/plain"].startswith("Figure B5.2. y.")
+    assert chapter.caption_block("Figure", "y", runs.iloc[:0])["text/plain"].startswith("Figure B5.2. y. No runs in the results store yet.")
+    assert "Shows 1 run (ε 0; seed 0); its hash and commit are under" in chapter.caption_block("Figure", "z", runs.iloc[:1])["text/plain"]
     wide = chapter.breakable(pd.DataFrame({"log10_prod_sigma_min": [1.0]}).rename_axis("run_id"))
     assert list(wide.columns) == ["log10_\u200bprod_\u200bsigma_\u200bmin"] and wide.index.name == "run_\u200bid"
 

@@ -148,7 +148,9 @@ def caption_block(kind: str, text: str, runs=None) -> dict[str, str]:
     number = f"{kind} {label}{'.' if label else ''}{_numbers[kind]}."
     parts = [text.rstrip(".") + "."]
     if runs is not None:
-        parts.append(f"Shows {runs_summary(runs)}; their hashes and commits are under Provenance.")
+        shows = runs_summary(runs)
+        parts.append("No runs in the results store yet." if shows == "no runs" else
+                     f"Shows {shows}; {'its hash and commit are' if shows.startswith('1 run ') else 'their hashes and commits are'} under Provenance.")
     regen = (f"arlib book --profile {_context['profile']} --chapters {_context['chapter']}"
              if _context["chapter"] and _context["profile"] else None)
     plain = " ".join([number, *parts] + ([f"Regenerate: {regen}"] if regen else []))
