@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -364,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     except ArlibError as e:
         sys.stderr.write(f"arlib: error: {e}\n")
         return 2
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:
         # Disk full, read-only store or cache, no permission, a file where a folder should be:
         # the environment, not a bug. Anything else is a bug and keeps its traceback.

@@ -262,3 +262,22 @@ def test_findings_table_links_each_claim_to_its_chapter():
     assert "Clip &lt;turns&gt;" in out and out.index("inconclusive") < out.index("holds")
     assert "arbook-does-not-hold" in out
     assert claims.findings_html(long.iloc[:0]).startswith("<p>")
+
+
+def test_a_regime_that_fits_only_up_to_eps_8_is_also_compared_there():
+    import numpy as np
+    import pandas as pd
+
+    from arlib.book import claims
+
+    rows = [{"hash": f"{e:02d}{s}".ljust(16, "0"), "short": f"{e:02d}{s}00000", "eps": float(e), "seed": s, "spectral_norm": np.nan,
+             "train_acc": {4: 99.0, 8: 97.0, 16: 60.0}[e], "delta_loss": {4: 0.6, 8: 0.5, 16: 0.2}[e] + 0.01 * s, "test_acc": 30.0}
+            for e in (4, 8, 16) for s in range(3)]
+    frames = {"pgd": pd.DataFrame(rows)}
+    assert claims.fitted_eps(frames) == [4.0, 8.0]
+    cmps = claims.comparisons("high capacity", frames)
+    assert [c[0] for c in cmps] == ["high capacity", "high capacity, ε 4 → 8 (where it fits)"] and cmps[1][2] == {"eps_lo": 4.0, "eps_hi": 8.0}
+    long = claims.regime_ledger(cmps, ids=["loss_gap_falls"])
+    assert "at ε=8" in long.loc[1, "ours"] and "at ε=16" in long.loc[0, "ours"]
+    fits_all = {"pgd": pd.DataFrame([dict(r, train_acc=99.0) for r in rows])}
+    assert len(claims.comparisons("x", fits_all)) == 1

@@ -352,3 +352,22 @@ def test_provenance_note_explains_data_precision_and_dirty():
     note = report.provenance_note(df)
     assert "commit 42118c0+dirty" in note and "+dirty: trained from a checkout whose arlib/ had uncommitted changes" in note
     assert "the archive cifar10-jpeg.tar.gz (JPEG re-encoded images" in note and "bf16 autocast" in note
+
+
+def test_collapse_evidence_sets_zero_initialised_layers_beside_healthy_runs(tmp_path):
+    store = Store(tmp_path / "cpu")
+    cfgs = [c for c in report.cells("smoke", "pgd", eps_grid=[16], seeds=[0, 1, 2], with_claim_seeds=False) if c.adv.eps == 16]
+    norms = [{"conv1": 2.0, "blocks.0.conv2": 1.5, "fc": 1.2}, {"conv1": 1.8, "blocks.0.conv2": 0.1, "fc": 0.02},
+             {"conv1": 2.2, "blocks.0.conv2": 1.7, "fc": 1.4}]
+    for cfg, n in zip(cfgs, norms):
+        dead = n["fc"] < 0.1
+        run = fake_run(store, cfg, 0.0, train_acc=10.0 if dead else 30.0, train_loss=float(np.log(10)) if dead else 2.0)
+        summary, arrays = run.analysis()
+        summary["spectral"]["spectral_norms"] = n
+        run.save_analysis(summary, arrays)
+    ev = report.collapse_evidence(["cpu"], root=tmp_path)
+    assert len(ev) == 1
+    r = ev.iloc[0]
+    assert r["seed"] == 1 and r["fc"] == 0.02 and r["branch conv2"] == 0.1 and r["other layers"] == 1.8
+    assert r["healthy runs (n)"] == 2 and r["healthy: fc"] == pytest.approx(1.3) and r["healthy: branch conv2"] == pytest.approx(1.6)
+    assert report.collapse_evidence(["nothing"], root=tmp_path).empty

@@ -60,7 +60,8 @@ class Chapter:
 
     def verdicts(self, experiments: Sequence[str], ids: Sequence[str]) -> pd.DataFrame:
         """The claims ``ids`` evaluated in every regime (:func:`arlib.book.claims.regime_ledger`), each non-"holds" verdict with its why."""
-        return claims.regime_ledger([(name, {e: c.collect(e) for e in experiments}) for name, c in self.regimes()], self.dataset, ids=ids)
+        entries = [cmp for name, c in self.regimes() for cmp in claims.comparisons(name, {e: c.collect(e) for e in experiments})]
+        return claims.regime_ledger(entries, self.dataset, ids=ids)
 
     def show_verdicts(self, experiments: Sequence[str], ids: Sequence[str]) -> None:
         """Display :meth:`verdicts` as Markdown, with the runs behind each regime."""

@@ -212,6 +212,53 @@ def collapsed_note(df: pd.DataFrame) -> str:
             f"2 points of chance and training loss within 2 % of ln K): {items}.")
 
 
+def collapse_evidence(stores: Sequence[str] = ("cpu", "cpu-high"), root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Every collapsed run in the ``stores`` (all runs there, not only the current grid's) next to the healthy runs like it.
+
+    Fixup starts the classifier and the last conv of every residual branch at zero, so an
+    untrained network is a constant classifier. For each collapsed run the table gives the
+    spectral norms of those zero-initialised layers (classifier ``fc``; mean over the branches'
+    ``conv2``) and of the rest, next to the mean over the non-collapsed runs with the same
+    store, network, training method and ε: if the zero-initialised layers stayed near zero, the run
+    never left its initial constant output.
+    """
+    base = Path(root) if root is not None else default_root()
+    rows = []
+    for name in stores:
+        for run in Store(base / name).runs():
+            if not (run.finished and run.analysed):
+                continue
+            cfg, final = run.config, run.metrics().get("final", {})
+            norms = (run.read_json("analysis.json").get("spectral") or {}).get("spectral_norms") or {}
+            if not norms:
+                continue
+            branch_last = [v for k, v in norms.items() if k.endswith(".conv2")]
+            others = [v for k, v in norms.items() if k != "fc" and not k.endswith(".conv2")]
+            rows.append({"store": name, "run": run.hash[:8], "model": f"{cfg.model.name} w{cfg.model.width} {cfg.model.shortcut}",
+                         "method": cfg.adv.method, "eps": float(cfg.adv.eps), "spectral_norm": cfg.train.spectral_norm, "seed": cfg.train.seed,
+                         "collapsed": is_collapsed(final, _num_classes(cfg)), "train_acc": final.get("train_acc"),
+                         "fc": norms.get("fc"), "branch conv2 (mean)": float(np.mean(branch_last)) if branch_last else np.nan,
+                         "other layers (mean)": float(np.mean(others)) if others else np.nan})
+    df = pd.DataFrame(rows)
+    if df.empty or not df["collapsed"].any():
+        return pd.DataFrame()
+    keys = ["store", "model", "method", "eps"]
+    plain = df[df["spectral_norm"].isna()]
+    healthy = plain[~plain["collapsed"]].groupby(keys)[["train_acc", "fc", "branch conv2 (mean)", "other layers (mean)"]].mean()
+    out = []
+    for _, r in df[df["collapsed"]].iterrows():
+        key = tuple(r[k] for k in keys)
+        h = healthy.loc[key] if key in healthy.index else None
+        n = int((plain[keys] == pd.Series(dict(zip(keys, key)))).all(axis=1).mul(~plain["collapsed"]).sum())
+        out.append({"store": r["store"], "run": r["run"], "model": r["model"], "method": r["method"], "eps": r["eps"], "seed": r["seed"], "train acc": r["train_acc"],
+                    "fc": r["fc"], "branch conv2": r["branch conv2 (mean)"], "other layers": r["other layers (mean)"],
+                    "healthy runs (n)": n,
+                    "healthy: train acc": h["train_acc"] if h is not None else np.nan, "healthy: fc": h["fc"] if h is not None else np.nan,
+                    "healthy: branch conv2": h["branch conv2 (mean)"] if h is not None else np.nan,
+                    "healthy: other layers": h["other layers (mean)"] if h is not None else np.nan})
+    return pd.DataFrame(out).round(3)
+
+
 def collect(
     profile,
     experiment: str,
