@@ -264,6 +264,10 @@ def cmd_book(args) -> int:
             raise ConfigError(f"--chapters {args.chapters!r} names no chapter")
     build_book(profile=args.profile, chapters=chapters, params_path=args.params,
                force=args.force, root=args.root, html=not args.no_html, strict=args.strict)
+    if args.serve is not None:
+        from .book.build import serve_book
+
+        serve_book(root=args.root, port=args.serve)
     return 0
 
 
@@ -348,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="re-execute every chapter")
     b.add_argument("--no-html", action="store_true", help="execute the chapters only")
     b.add_argument("--strict", action="store_true", help="treat Sphinx warnings as errors")
+    b.add_argument("--serve", nargs="?", type=int, const=8000, default=None, metavar="PORT",
+                   help="after building, serve the HTML on http://127.0.0.1:PORT/ (default 8000) until Ctrl-C")
     b.set_defaults(fn=cmd_book)
     return p
 

@@ -30,7 +30,7 @@ other jobs while measuring; the probe runs are committed in results/probes):
 * Throughput of one PGD-10 training step, batch 64, bf16 autocast +
   channels_last vs fp32 NCHW, 2 threads: ResNet-8 213 vs 109 img/s,
   ResNet-14 130 vs 87, ResNet-20 99 vs 59. A PGD cell costs about 11x a
-  plain one, so the grid's ~19 PGD cells decide the budget.
+  plain one, so the grid's 19 PGD-trained cells (of 23) decide the budget.
 * Fitting at eps 0 (no augmentation, Fixup ResNet-14, plain training):
   100 img/class, batch 64, lr 0.05, 20 epochs: train 43.1%, test 38.4%;
   same, lr 0.1, 30 epochs: train 64.5%, test 39.6%;
@@ -40,7 +40,7 @@ other jobs while measuring; the probe runs are committed in results/probes):
   Without batch norm, Fixup's zero-initialised branches learn slowly at
   first, so it takes a few hundred small-batch steps to fit; the number of
   steps, not of images, is what a CPU can afford.
-* Augmentation off: the issue's probe (BN ResNet-20, 2,000 images, 40
+* Augmentation off: a probe (BN ResNet-20, 2,000 images, 40
   epochs) reached only 62% training accuracy at eps 0 with augmentation and
   99.95% without; the paper's regime is a network that fits its training
   set (Table 3: 99.5% at eps 4) with a test loss well above its training
@@ -50,7 +50,7 @@ Chosen: 50 training images per class (500), 100 test images per class
 (1,000), Fixup ResNet-8 (ResNet-14 as B.4.1's deeper network), batch 32,
 lr 0.05 divided by 10 at epochs 30 and 36, 40 epochs, PGD-10 with step 2/255.
 ResNet-8 instead of the probed ResNet-14 because it is 1.6x faster per PGD
-step, which brings the 26-cell grid (with 3 seeds at eps 4 and 16) within
+step, which brings the 23-cell grid (with 3 seeds at eps 4 and 16) within
 the budget of a 2-core machine.
 """
 
@@ -170,7 +170,7 @@ results/probes; all ResNets with the paper's option-A shortcuts, no
 augmentation, batch 32, PGD-10 with step 2/255, one thread each on a 2-core
 machine shared with other jobs).
 
-The bar (issue 10): clean training accuracy >= 95 % at eps 4 and 8 and >= 90 %
+The bar: clean training accuracy >= 95 % at eps 4 and 8 and >= 90 %
 at eps 16, as the paper's ResNet-56 (99.5 / 98.5 / 96.0 %), test accuracy
 clearly above chance, the whole grid within 4 hours on two workers.
 

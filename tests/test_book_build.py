@@ -241,13 +241,18 @@ def test_one_book_command_line_with_the_profiles_default():
 
 
 def test_chapter_setup_and_show(capsys):
-    from arlib.book.chapter import Chapter, explorer, setup, show
+    from arlib.book.chapter import Chapter, explorer, provenance_block, setup, show
 
     ch = setup("smoke", eps_grid=[0, 8], seeds=[1])
     assert ch == Chapter("smoke", "cifar10", True, {"eps_grid": [0, 8], "spectral_grid": None, "seeds": [1]})
     assert capsys.readouterr().out.startswith("profile smoke: ")
-    show(7, "runs 1234abcd", "Paper: Table 3")  # displayed first, then one line per note
-    assert capsys.readouterr().out == "7\nruns 1234abcd\nPaper: Table 3\n"
+    show(7, "runs 1234abcd", "Paper: Table 3")  # displayed first, then the notes
+    assert capsys.readouterr().out.startswith("7\n")
+    block = provenance_block("runs 1234abcd", "", "Paper: Table <3>")  # one collapsed block, empty notes dropped
+    assert block["text/plain"] == "runs 1234abcd\nPaper: Table <3>"
+    assert block["text/html"] == ('<details class="arbook-provenance"><summary>Provenance</summary>'
+                                  "<p>runs 1234abcd</p><p>Paper: Table &lt;3&gt;</p></details>")
+    assert provenance_block() is None
     assert explorer(lambda e: None, []).data == "No runs to show."
 
 
@@ -280,3 +285,50 @@ def test_chapter_inputs_hash_follows_the_results_root_and_file_contents(tmp_path
     monkeypatch.setenv("ARLIB_RESULTS", str(tmp_path / "a"))
     (run / "metrics.json").write_text('{"status": "finished", "x": 1}')
     assert _inputs_hash(tmp_path, inputs) != first
+
+
+def test_chapter_captions_are_numbered_per_kind_with_runs_and_command(monkeypatch):
+    import pandas as pd
+
+    from arlib.book import chapter
+
+    monkeypatch.setenv(chapter.CHAPTER_ENV, "B5_smoothing")
+    chapter.setup("smoke")
+    runs = pd.DataFrame({"hash": ["a", "b", "c"], "eps": [0.0, 16.0, 4.0], "seed": [0, 1, 0]})
+    first = chapter.caption_block("Figure", "Fig. 8 of the paper.", runs)
+    assert first["text/plain"] == ("Figure B5.1. Fig. 8 of the paper. Shows 3 runs (ε 0, 4, 16; seeds 0, 1); their hashes and "
+                                   "commits are under Provenance. Regenerate: arlib book --profile smoke --chapters B5_smoothing")
+    assert '<span class="arbook-caption-number">Figure B5.1.</span>' in first["text/html"]
+    assert chapter.caption_block("Table", "x")["text/plain"].startswith("Table B5.1. x.")
+    assert chapter.caption_block("Figure", "y", runs.iloc[:0])["text/plain"].startswith("Figure B5.2. y. No runs in the results store yet.")
+    assert "Shows 1 run (ε 0; seed 0); its hash and commit are under" in chapter.caption_block("Figure", "z", runs.iloc[:1])["text/plain"]
+    wide = chapter.breakable(pd.DataFrame({"log10_prod_sigma_min": [1.0]}).rename_axis("run_id"))
+    assert list(wide.columns) == ["log10_\u200bprod_\u200bsigma_\u200bmin"] and wide.index.name == "run_\u200bid"
+
+
+def test_parameter_cells_are_removed_from_the_page():
+    import nbformat
+
+    from arlib.book.build import hide_parameter_cells
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('profile = "smoke"'), nbformat.v4.new_code_cell('profile = "cpu"'),
+                nbformat.v4.new_code_cell("setup(profile)"), nbformat.v4.new_markdown_cell("text")]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.cells[1].metadata["tags"] = ["injected-parameters"]
+    hide_parameter_cells(nb)
+    hide_parameter_cells(nb)  # idempotent
+    assert [c.metadata.get("tags", []) for c in nb.cells] == [["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], [], []]
+
+
+def test_build_stamp_names_commit_date_and_profile(tmp_path):
+    import datetime as dt
+
+    from arlib.book.stamp import build_stamp, stamp_text
+
+    stamp = build_stamp(REPO, "cpu", today=dt.date(2026, 12, 1))
+    assert stamp["date"] == "2026-12-01" and stamp["profile"] == "cpu"
+    assert stamp["commit"] == "unknown" or len(stamp["commit"].split("+")[0]) == 7
+    assert stamp_text({"commit": "1a2b3c4", "date": "2026-12-01", "profile": "cpu"}) == "Built from commit 1a2b3c4 on 2026-12-01, profile cpu."
+    assert "(with uncommitted changes)" in stamp_text({"commit": "1a2b3c4+dirty", "date": "2026-12-01", "profile": "cpu"})
+    assert build_stamp(tmp_path) | {"date": "-"} == {"commit": "unknown", "date": "-", "profile": "unknown"}  # outside a repository

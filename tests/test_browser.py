@@ -206,5 +206,146 @@ def test_eps_slider_switches_figure(open_page):
             ".some(i => i.offsetParent !== null && i.src !== src)", arg=before[0], timeout=5_000)
         after = shown()
         assert after and after[0] != before[0], f"{path.name}: the figure did not change"
-        assert page.locator(".widget-slider .widget-readout").first.inner_text() != readout_before
+        readout = page.locator(".widget-slider .widget-readout").first
+        assert readout.inner_text() != readout_before
+        # The readout is read-only (book/_extra/arbook-widgets.js): typing into it changes nothing.
+        assert readout.evaluate("e => e.isContentEditable") is False, f"{path.name}: the slider's readout is editable"
+        shown_value, figure = readout.inner_text(), shown()
+        readout.click()
+        page.keyboard.type("16")
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(300)
+        assert readout.inner_text() == shown_value and shown() == figure, f"{path.name}: typing into the readout changed it"
         assert not log.errors, f"{path.name}: console errors while sliding: {log.errors}"
+
+
+# -- what a reader meets (issue 14) ----------------------------------------------------------
+
+LAPTOP = {"width": 1366, "height": 900}
+CHAPTER_PAGES = [p for p in PAGES if p.parent.name == "executed"]
+
+# Every element of the page's content column, with <details> opened (provenance, verdicts), that is
+# wider than the column or whose content needs scrolling or is cut off. Code inputs may scroll (code is
+# not wrapped), and math has its own test (test_theory_page_math_is_rendered).
+_TOO_WIDE = """() => {
+  const col = document.querySelector('article.bd-article') || document.querySelector('main');
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  const box = col.getBoundingClientRect();
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+      (typeof el.className === 'string' && el.className.trim() ? '.' + el.className.trim().split(/\\s+/).slice(0, 2).join('.') : '');
+  const found = [];
+  for (const el of col.querySelectorAll('*')) {
+    if (el.closest('mjx-container, .math, div.cell_input, div.highlight')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    const cs = getComputedStyle(el);
+    const hidden = ['auto', 'scroll', 'hidden'].includes(cs.overflowX) && el.scrollWidth > el.clientWidth + 2;
+    if (r.right > box.right + 2 || r.left < box.left - 2 || hidden) {
+      if (found.some(f => f.el.contains(el))) continue;
+      found.push({el, text: `${name(el)} ${Math.round(hidden ? el.scrollWidth : r.width)} px: ${(el.innerText || '').trim().slice(0, 50)}`});
+    }
+  }
+  return {column: box.width, offenders: found.map(f => f.text)};
+}"""
+
+
+def _laptop(open_page, path):
+    page, log = open_page(path)
+    page.set_viewport_size(LAPTOP)
+    page.wait_for_timeout(300)
+    return page, log
+
+
+@needs_build
+@pytest.mark.parametrize("page_path", PAGES, ids=_page_ids(PAGES))
+def test_page_fits_the_content_column_at_laptop_width(open_page, page_path: Path):
+    page, _ = _laptop(open_page, page_path)
+    result = page.evaluate(_TOO_WIDE)
+    assert result["column"] > 600, f"{page_path.name}: content column only {result['column']:.0f} px wide at 1366 px"
+    assert not result["offenders"], f"{page_path.relative_to(HTML)}: wider than the {result['column']:.0f} px column: {result['offenders']}"
+
+
+_STAMP = re.compile(r"Built from commit ([0-9a-f]{7}(?:\+dirty)?|unknown)(?: \(with uncommitted changes\))? on (\d{4}-\d{2}-\d{2}), profile ([\w, -]+)\.")
+
+
+def _stamp_profile(html: str) -> str | None:
+    m = _STAMP.search(re.sub(r"<[^>]+>", "", html))
+    return m.group(3) if m else None
+
+
+@needs_build
+def test_every_page_carries_the_build_stamp():
+    missing = [p.relative_to(HTML).as_posix() for p in PAGES if _stamp_profile(p.read_text(encoding="utf-8")) is None
+               and not _REDIRECT.search(p.read_text(encoding="utf-8"))]  # index.html only redirects to the root page
+    assert not missing, f"pages without the build stamp (arlib.book.stamp): {missing}"
+
+
+@needs_build
+@pytest.mark.parametrize("page_path", CHAPTER_PAGES, ids=_page_ids(CHAPTER_PAGES))
+def test_chapter_shows_no_parameter_cells(open_page, page_path: Path):
+    page, _ = open_page(page_path)
+    text = page.locator("article.bd-article").inner_text()
+    assert not re.search(r"^\s*profile\s*=\s*[\"']", text, re.MULTILINE), \
+        f"{page_path.name}: a parameters cell is shown (template defaults or papermill's injected values)"
+    profile = _stamp_profile(page_path.read_text(encoding="utf-8"))
+    if profile and "smoke" not in profile:
+        assert "profile smoke" not in text and '"smoke"' not in text, f"{page_path.name}: smoke settings in a {profile} book"
+
+
+@needs_build
+@pytest.mark.parametrize("page_path", CHAPTER_PAGES, ids=_page_ids(CHAPTER_PAGES))
+def test_every_figure_and_table_has_a_numbered_caption(open_page, page_path: Path):
+    page, _ = open_page(page_path)
+    uncaptioned = page.evaluate(r"""() => Array.from(document.querySelectorAll('div.cell'))
+        .filter(c => c.querySelector('div.cell_output img, div.cell_output table, div.cell_output .widget-slider'))
+        .filter(c => !c.querySelector('p.arbook-caption'))
+        .map(c => (c.querySelector('div.cell_input') || c).innerText.trim().slice(0, 80))""")
+    assert not uncaptioned, f"{page_path.name}: cells with a figure or table but no caption: {uncaptioned}"
+    numbers = page.locator("span.arbook-caption-number").all_inner_texts()
+    assert all(re.fullmatch(r"(Figure|Table) [A-D]\d?\.\d+\.", n) for n in numbers), numbers
+    assert len(numbers) == len(set(numbers)), f"{page_path.name}: caption numbers repeat: {numbers}"
+
+
+@needs_build
+def test_search_from_disk_finds_pages_with_snippets(open_page):
+    search = HTML / "search.html"
+    if not search.is_file():
+        pytest.skip("this build has no search page")
+    page, log = open_page(search)
+    page.goto(search.as_uri() + "?q=margin", wait_until="load")
+    page.wait_for_selector("#search-results ul.search li", timeout=20_000)
+    page.wait_for_selector("#search-results ul.search li p.context", timeout=10_000)
+    items = page.locator("#search-results ul.search li")
+    snippets = page.locator("#search-results ul.search li p.context")
+    assert items.count() >= 2 and snippets.count() == items.count(), "search results without snippets"
+    assert "margin" in snippets.first.inner_text().lower()
+    assert not log.errors and not log.failed and not log.blocked, (log.errors, log.failed, log.blocked)
+
+
+@needs_build
+def test_book_server_serves_the_build():
+    import threading
+    import urllib.request
+
+    from arlib.book.build import book_server
+
+    if HTML.resolve() != (REPO / "_build" / "html").resolve():
+        pytest.skip("arlib book --serve serves the repository's own build")
+    with book_server(REPO, port=0) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/"
+            with urllib.request.urlopen(url + "search.html", timeout=10) as r:
+                assert r.status == 200 and b"search" in r.read().lower()
+        finally:
+            server.shutdown()
+
+
+@needs_build
+@pytest.mark.parametrize("page_path", CHAPTER_PAGES, ids=_page_ids(CHAPTER_PAGES))
+def test_verdicts_are_collapsed_blocks_not_raw_directives(open_page, page_path: Path):
+    page, _ = open_page(page_path)
+    text = page.locator("article.bd-article").inner_text()
+    assert ":::{" not in text and "```{" not in text, f"{page_path.name}: a directive printed by the chapter was not rendered"
+    if "show_verdicts" in page_path.read_text(encoding="utf-8"):
+        assert page.locator("details.sd-dropdown").count() >= 1, f"{page_path.name}: verdicts are not collapsible"

@@ -245,7 +245,23 @@ def test_regime_ledger_explains_every_verdict_that_does_not_hold():
     wide = claims.ledger_wide(long)
     assert list(wide.columns) == ["section", "claim", "paper", "low", "high"] and wide.loc[0, "high"] == "holds"
     md = claims.verdicts_markdown(long)
-    assert "*low*: **inconclusive**" in md and "*high*: **holds**. Evidence:" in md
+    assert ":::{dropdown} *low*: **inconclusive**\n" in md and ":::{dropdown} *high*: **holds**\nEvidence:" in md
+    assert md.count(":::{dropdown}") == md.count("\n:::\n") == len(long)  # one collapsed block per verdict
+
+
+def test_findings_table_links_each_claim_to_its_chapter():
+    long = pd.DataFrame([
+        {"id": "a", "section": "B.4.2", "claim": "Clip <turns>", "paper": "Table 6", "regime": "low", "verdict": "inconclusive", "ours": "", "why": "x"},
+        {"id": "a", "section": "B.4.2", "claim": "Clip <turns>", "paper": "Table 6", "regime": "high", "verdict": "holds", "ours": "", "why": ""},
+        {"id": "b", "section": "D.2 / Fig. 12", "claim": "PGD", "paper": "", "regime": "low", "verdict": "does not hold", "ours": "", "why": "y"},
+        {"id": "b", "section": "D.2 / Fig. 12", "claim": "PGD", "paper": "", "regime": "high", "verdict": "holds", "ours": "", "why": ""},
+    ])
+    out = claims.findings_html(long, href=lambda ch: f"executed/{ch}.html")
+    assert out.count("<tr>") == 3 and "<th>low</th><th>high</th>" in out
+    assert '<a href="executed/B4_capacity.html">B.4.2</a>' in out and '<a href="executed/D_implementation.html">' in out
+    assert "Clip &lt;turns&gt;" in out and out.index("inconclusive") < out.index("holds")
+    assert "arbook-does-not-hold" in out
+    assert claims.findings_html(long.iloc[:0]).startswith("<p>")
 
 
 def test_a_regime_that_fits_only_up_to_eps_8_is_also_compared_there():

@@ -333,6 +333,27 @@ def test_ledger_counts_collapsed_seeds(tmp_path):
     assert "3 seeds, 1 collapsed" in t.evidence() and t.verdict == "holds"
 
 
+def test_layers_in_network_order():
+    stored = ["blocks.0.conv1", "blocks.0.conv2", "blocks.1.conv1", "blocks.1.shortcut", "blocks.10.conv1", "blocks.2.conv1", "conv1", "fc"]
+    assert report.network_order(stored) == ["conv1", "blocks.0.conv1", "blocks.0.conv2", "blocks.1.conv1", "blocks.1.shortcut",
+                                            "blocks.2.conv1", "blocks.10.conv1", "fc"]
+
+
+def test_split_constant_columns():
+    df = pd.DataFrame({"run": ["a", "b"], "augment": [False, False], "lr": [0.05, 0.1]})
+    varying, same = report.split_constant(df)
+    assert list(varying.columns) == ["run", "lr"] and same == "augment False"
+    assert report.split_constant(df.iloc[:1])[1] == ""  # one row: nothing is "constant"
+
+
+def test_provenance_note_explains_data_precision_and_dirty():
+    df = pd.DataFrame({"hash": ["a" * 16], "short": ["aaaaaaaa"], "profile": ["cpu"], "dataset": ["cifar10"],
+                       "commit": ["42118c0abc+dirty"], "data_source": ["tarball:cifar10-jpeg.tar.gz"], "precision": ["bf16"]})
+    note = report.provenance_note(df)
+    assert "commit 42118c0+dirty" in note and "+dirty: trained from a checkout whose arlib/ had uncommitted changes" in note
+    assert "the archive cifar10-jpeg.tar.gz (JPEG re-encoded images" in note and "bf16 autocast" in note
+
+
 def test_collapse_evidence_sets_zero_initialised_layers_beside_healthy_runs(tmp_path):
     store = Store(tmp_path / "cpu")
     cfgs = [c for c in report.cells("smoke", "pgd", eps_grid=[16], seeds=[0, 1, 2], with_claim_seeds=False) if c.adv.eps == 16]

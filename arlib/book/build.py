@@ -45,12 +45,14 @@ from ..errors import ArlibError
 from ..profiles import DEFAULT_BOOK_PROFILE, PROFILES
 from ..store import inputs_fingerprint
 from .params import check_params, read_params_file
+from .stamp import STAMP_ENV, build_stamp
 
 EXECUTED_DIR = "book/executed"
 TEMPLATE_DIR = "notebooks"
 TEMPLATE_SUFFIX = ".md"  # MyST Markdown notebooks, read by jupytext
 STAMP_VERSION = 2  # 2: inputs are the results root + result-file checksums
 INPUTS_ENV = "ARBOOK_INPUTS_FILE"  # set while a chapter runs; see record_inputs
+CHAPTER_ENV = "ARBOOK_CHAPTER"  # the running chapter's name, for its figure numbers and captions (arlib.book.chapter)
 
 
 class BookError(ArlibError):
@@ -259,6 +261,7 @@ def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tup
     t0 = time.perf_counter()
     old_env = os.environ.get(INPUTS_ENV)
     os.environ[INPUTS_ENV] = inputs_file
+    os.environ[CHAPTER_ENV] = name
     try:
         with _captured_output() as output_lines:
             pm.execute_notebook(jupytext.read(template), partial, parameters=params, kernel_name="python3",
@@ -272,6 +275,7 @@ def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tup
         raise BookError(f"chapter {name} could not be executed: {type(e).__name__}: "
                         f"{_one_line(e)}") from None
     finally:
+        os.environ.pop(CHAPTER_ENV, None)
         if old_env is None:
             os.environ.pop(INPUTS_ENV, None)
         else:
@@ -289,6 +293,7 @@ def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tup
         except ValueError:
             inputs.append(p)  # outside the repository: kept absolute
     nb = nbformat.read(partial, as_version=4)
+    hide_parameter_cells(nb)
     nb.metadata["arbook"] = {
         "stamp": chapter_stamp(template_hash, params, arlib_hash, _inputs_hash(root, inputs)),
         "profile": params["profile"],
@@ -302,6 +307,21 @@ def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tup
     return seconds, output_lines
 
 
+# Tags of the cells papermill reads and writes: the template's defaults and the values it injected.
+PARAMETER_TAGS = ("parameters", "injected-parameters")
+HIDDEN_TAG = "remove-cell"  # MyST-NB leaves such a cell out of the page
+
+
+def hide_parameter_cells(nb) -> None:
+    """Tag the parameter cells of an executed notebook ``remove-cell``: the page shows the settings once,
+    as the chapter's set-up cell prints them resolved (:func:`arlib.book.chapter.setup`), not the
+    template's defaults (``profile = "smoke"``) followed by papermill's injected values."""
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.get("cell_type") == "code" and set(tags) & set(PARAMETER_TAGS) and HIDDEN_TAG not in tags:
+            cell.setdefault("metadata", {})["tags"] = [*tags, HIDDEN_TAG]
+
+
 def _jupyter_book() -> list[str]:
     script = Path(sys.executable).parent / "jupyter-book"
     if script.is_file():
@@ -312,18 +332,23 @@ def _jupyter_book() -> list[str]:
     return [found]
 
 
-def run_jupyter_book(root: Path, strict: bool = False, all_pages: bool = False) -> tuple[float, list[str]]:
+def run_jupyter_book(root: Path, strict: bool = False, all_pages: bool = False,
+                     stamp: dict[str, str] | None = None) -> tuple[float, list[str]]:
     """``jupyter-book build <root>``, incremental unless ``all_pages``.
 
+    ``stamp``: the build stamp every page's footer shows (:mod:`arlib.book.stamp`).
     Returns the seconds it took and the warning lines.
     """
+    env = dict(os.environ)
+    if stamp is not None:
+        env[STAMP_ENV] = json.dumps(stamp)
     cmd = [*_jupyter_book(), "build", str(root)]
     if all_pages:
         cmd.append("--all")
     if strict:
         cmd += ["-W", "--keep-going"]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - t0
     out = _ANSI.sub("", proc.stdout + proc.stderr)
     warnings = [l.strip() for l in out.splitlines() if re.search(r"\b(WARNING|ERROR)\b", l)]
@@ -427,10 +452,13 @@ def build_book(
     if html:
         # Sphinx does not recopy html_extra_path files (the widget glue script) or re-read
         # _config.yml on an incremental build: rebuild every page when either changed.
-        extra_hash = hashlib.sha256(b"".join(p.read_bytes() for p in sorted((root / "book" / "_extra").rglob("*")) + [root / "_config.yml"] if p.is_file())).hexdigest()
+        # The same for the build stamp in every page's footer (commit, day, profile).
+        stamp = build_stamp(root, profile)
+        extra_hash = hashlib.sha256(b"".join(p.read_bytes() for p in sorted((root / "book" / "_extra").rglob("*")) + [root / "_config.yml"] if p.is_file())
+                                    + json.dumps(stamp, sort_keys=True).encode()).hexdigest()
         extra_stamp = root / "_build" / ".arbook-extra-hash"
         extra_changed = not extra_stamp.exists() or extra_stamp.read_text() != extra_hash
-        seconds, warnings = run_jupyter_book(root, strict=strict, all_pages=titles_changed or extra_changed)
+        seconds, warnings = run_jupyter_book(root, strict=strict, all_pages=titles_changed or extra_changed, stamp=stamp)
         extra_stamp.parent.mkdir(parents=True, exist_ok=True)
         extra_stamp.write_text(extra_hash)
         print(f"jupyter-book build: {seconds:.1f} s, {len(warnings)} warning(s)", flush=True)
@@ -439,3 +467,30 @@ def build_book(
         print(f"book: {root / '_build' / 'html' / 'index.html'} "
               f"(total {time.perf_counter() - t_start:.1f} s)", flush=True)
     return status
+
+
+def book_server(root: str | os.PathLike | None = None, port: int = 8000):
+    """An HTTP server (not yet serving) for the built book, ``_build/html`` of ``root``, on 127.0.0.1:``port`` (0: any free port)."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    html = find_root(Path(root) if root else None) / "_build" / "html"
+    if not (html / "index.html").is_file():
+        raise BookError(f"no built book in {html}; run `arlib book` first")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # one line per request would drown the URL
+            pass
+
+    return ThreadingHTTPServer(("127.0.0.1", port), functools.partial(Quiet, directory=str(html)))
+
+
+def serve_book(root: str | os.PathLike | None = None, port: int = 8000) -> None:
+    """Serve the built book over HTTP until Ctrl-C (``arlib book --serve``). The book also works opened
+    from disk; served, the browser runs Sphinx's search exactly as written (its snippets fetch each page)."""
+    with book_server(root, port) as server:
+        print(f"book: serving http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("book: stopped", flush=True)

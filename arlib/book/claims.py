@@ -598,7 +598,9 @@ def ledger_wide(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdicts_markdown(long: pd.DataFrame) -> str:
-    """A :func:`regime_ledger` as Markdown: per claim the paper's evidence, then each regime's verdict with its evidence or, when it does not hold or is inconclusive, why."""
+    """A :func:`regime_ledger` as MyST Markdown: per claim the paper's evidence, then each regime's verdict
+    as a collapsed block (a sphinx-design ``dropdown``) whose title is the verdict and whose body is our
+    evidence or, when it does not hold or is inconclusive, why. Closed, every verdict is one line."""
     out = []
     for cid in dict.fromkeys(long["id"]):
         rows = long[long["id"] == cid]
@@ -606,6 +608,42 @@ def verdicts_markdown(long: pd.DataFrame) -> str:
         out.append(f"**{first['section']}: {first['claim']}** Paper: {(first['paper'] or '—').rstrip('.')}.\n")
         for r in rows.itertuples():
             label = f"*{r.regime}*: " if long["regime"].nunique() > 1 else ""
-            out.append(f"- {label}**{r.verdict}**. " + (r.why if r.why else f"Evidence: {r.ours}."))
-        out.append("")
+            body = r.why if r.why else f"Evidence: {r.ours}."
+            out += [f":::{{dropdown}} {label}**{r.verdict}**", body, ":::", ""]
     return "\n".join(out)
+
+
+# The chapter that tests each claim, by the start of its section (the ledger's "section" column).
+CHAPTERS = {"B.1": "B1_adversarial_training", "B.2": "B2_singular_values", "B.3": "B3_margins", "B.4": "B4_capacity",
+            "B.5": "B5_smoothing", "B.6": "B6_fgsm", "D.": "D_implementation"}
+
+
+def chapter_of(section: str) -> str | None:
+    """The chapter notebook (``notebooks/<name>.md``) that tests a claim of ``section`` ("B.4.2", "D.2 / Fig. 12"), or ``None``."""
+    return next((ch for prefix, ch in CHAPTERS.items() if section.startswith(prefix)), None)
+
+
+def findings_html(long: pd.DataFrame, href: Callable[[str], str] = lambda chapter: f"{chapter}.html") -> str:
+    """A :func:`regime_ledger` as one compact HTML table for the book's opening page: per claim its section
+    (a link to the chapter that tests it, ``href(chapter)``), the claim, the paper's evidence and each regime's verdict.
+
+    HTML rather than Markdown because MyST-NB pastes only HTML, images and text across pages (``glue``).
+    """
+    import html
+
+    if long.empty:
+        return "<p>No claims evaluated: no runs in the results store yet.</p>"
+    wide = ledger_wide(long)
+    regimes = list(dict.fromkeys(long["regime"]))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["section", "claim", "the paper's evidence", *regimes])
+    rows = []
+    for _, r in wide.iterrows():
+        ch = chapter_of(str(r["section"]))
+        sec = html.escape(str(r["section"]))
+        sec = f'<a href="{html.escape(href(ch))}">{sec}</a>' if ch else sec
+        cells = [sec, html.escape(str(r["claim"])), html.escape(str(r["paper"] or "—"))]
+        cells += [f'<span class="arbook-verdict arbook-{html.escape(str(v).replace(" ", "-"))}">{html.escape(str(v))}</span>'
+                  for v in (r[g] for g in regimes)]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (f'<table class="arbook-findings"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -51,11 +52,30 @@ __all__ = [
 _SOURCE = {"ours": dict(marker="o", linestyle="-"), "paper": dict(marker="s", linestyle="--", alpha=0.8, markerfacecolor="none")}
 
 
+STYLE = Path(__file__).with_name("arbook.mplstyle")  # the book's one figure style
+MAX_WIDTH = 7.6  # inches: at 100 dpi, the book's content column (757 px), so text is shown at its own size
+
+
+def use_style() -> None:
+    """Apply the book's figure style (:data:`STYLE`) to every figure drawn from now on in this process."""
+    import matplotlib.style
+
+    matplotlib.style.use(STYLE)
+
+
 def _figure(nrows: int = 1, ncols: int = 1, size=(5.0, 3.6), **kw):
-    """A new Figure outside pyplot (no global state: nothing is shown twice by the inline backend; display it with ``display(fig)``)."""
+    """A new Figure outside pyplot (no global state: nothing is shown twice by the inline backend; display it with ``display(fig)``).
+
+    ``size`` is one panel's; a row of panels wider than :data:`MAX_WIDTH` is scaled down to it
+    (panels keep their aspect, down to 60 % of their height), so the book never shrinks the figure's text.
+    """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows))
+    width, height = size[0] * ncols, size[1] * nrows
+    if width > MAX_WIDTH:
+        height *= max(MAX_WIDTH / width, 0.6)
+        width = MAX_WIDTH
+    fig = Figure(figsize=(width, height))
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
 
@@ -83,14 +103,16 @@ def _empty(fig, axes, text: str = "no runs to show"):
     return fig
 
 
+EPS_MAX = 16.0  # the largest defensive strength of the paper, the end of the ε colour scale
+
+
 def eps_colors(eps_values: Sequence[float]) -> dict[float, tuple]:
-    """One colour per defensive strength (viridis, in increasing ε), shared by every figure."""
+    """The colour of each defensive strength, the same in every figure of the book whatever other ε it shows:
+    viridis at log2(1 + ε) / log2(1 + 16) (ε = 0 dark purple, 4, 8 and 16 evenly spaced up to yellow-green)."""
     import matplotlib
 
     cmap = matplotlib.colormaps["viridis"]
-    eps_values = sorted(set(float(e) for e in eps_values))
-    n = max(len(eps_values) - 1, 1)
-    return {e: cmap(0.85 * i / n) for i, e in enumerate(eps_values)}
+    return {float(e): cmap(0.9 * min(math.log2(1 + float(e)) / math.log2(1 + EPS_MAX), 1.0)) for e in eps_values}
 
 
 def _summary(df: pd.DataFrame, metrics: Sequence[str], by=("eps",)) -> pd.DataFrame:
@@ -140,14 +162,16 @@ def gap_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper_label:
     s = _summary(df, ["delta_loss", "delta_acc"])
     extra = {k: _summary(v, ["delta_loss", "delta_acc"]) for k, v in (others or {}).items() if v is not None and len(v)}
     fig, axes = _figure(1, 2)
-    for ax, metric, ylabel in zip(axes[0], ("delta_loss", "delta_acc"), ("loss gap (test − train loss)", "error gap (test − train error, %)")):
+    for ax, metric, ylabel, panel in zip(axes[0], ("delta_loss", "delta_acc"), ("loss gap (test − train loss)", "error gap (test − train error, %)"),
+                                         ("(a) generalization gap in loss", "(b) generalization gap in error")):
+        ax.set_title(panel)
         _errorbar(ax, s, metric, label, color="C0")
         for i, (lab, se) in enumerate(extra.items()):
             _errorbar(ax, se, metric, lab, color=f"C{i + 1}", alpha=0.6)
         _paper_line(ax, paper, metric, paper_label, color="C3")
         ax.set_ylabel(ylabel)
         _eps_axis(ax, list(s["eps"]) + _paper_eps(paper))
-        ax.legend(fontsize=8)
+        ax.legend()
     return _finish(fig, note, title)
 
 
@@ -161,7 +185,9 @@ def loss_error_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper
         _errorbar(ax, s, metric, f"{metric.split('_')[0]} (ours)", color=c)
         _paper_line(ax, paper, metric, f"{metric.split('_')[0]} ({paper_label})", color=c)
     ax.set_ylabel("cross-entropy loss")
+    ax.set_title("(a) training and test loss")
     ax = axes[0][1]
+    ax.set_title("(b) training and test error")
     for metric, c in (("train_acc", "C0"), ("test_acc", "C1")):
         # error rate = 100 - accuracy
         _errorbar(ax, s, metric, f"{metric.split('_')[0]} (ours)", color=c, scale=-1.0, offset=100.0)
@@ -169,7 +195,7 @@ def loss_error_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper
     ax.set_ylabel("error rate (%)")
     for ax in axes[0]:
         _eps_axis(ax, list(s["eps"]) + _paper_eps(paper))
-        ax.legend(fontsize=8)
+        ax.legend()
     return _finish(fig, note, title)
 
 
@@ -189,12 +215,14 @@ def training_curves(history: pd.DataFrame, note: str | None = None):
                 ax.plot(g["epoch"], g[col], **kw)
     from matplotlib.ticker import MaxNLocator
 
-    for ax, lab in zip(axes[0], ("training loss (adversarial batches)", "test loss (clean)", "test accuracy (%)")):
+    for ax, lab, panel in zip(axes[0], ("training loss (adversarial batches)", "test loss (clean)", "test accuracy (%)"),
+                              ("(a) training loss", "(b) test loss", "(c) test accuracy")):
+        ax.set_title(panel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(lab)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    axes[0][0].legend()
     return _finish(fig, note)
 
 
@@ -242,7 +270,7 @@ def margin_distributions(df: pd.DataFrame, bins: int = 40, note: str | None = No
         ax.set_xlabel("margin (true logit − best other)")
         ax.set_ylabel("density")
         ax.set_title(f"{split} set")
-        ax.legend(fontsize=7)
+        ax.legend()
     return _finish(fig, note)
 
 
@@ -282,7 +310,7 @@ def prob_loss_histograms(df: pd.DataFrame, bins: int = 30, note: str | None = No
     axes[0][1].set_xlabel("test loss per example")
     for ax in axes[0]:
         ax.set_ylabel("examples")
-        ax.legend(fontsize=8)
+        ax.legend()
     return _finish(fig, note)
 
 
@@ -355,10 +383,10 @@ def sv_std_per_layer(df: pd.DataFrame, eps_a: float = 4, eps_b: float = 16, kind
             if ge.empty or ge["mean"].isna().all():
                 continue
             ax.bar(x + (j - 0.5) * 0.4, ge["mean"], width=0.4, yerr=ge["std"].fillna(0), color=colors[e], label=f"ε={e:g}", capsize=2)
-        ax.set_xticks(x, layers, rotation=90, fontsize=7)
+        ax.set_xticks(x, layers, rotation=45, ha="right", rotation_mode="anchor")
         ax.set_ylabel("std of singular values")
-        ax.set_title(_KIND_LABEL[kind], fontsize=9)
-        ax.legend(fontsize=8)
+        ax.set_title(_KIND_LABEL[kind])
+        ax.legend()
         ax.grid(alpha=0.3, axis="y")
     return _finish(fig, note)
 
@@ -383,10 +411,10 @@ def sv_std_at(df: pd.DataFrame, eps: float, reference: float | None = None, kind
             ref = g[g["eps"] == reference].set_index("layer").reindex(layers)
             ax.step(x, ref["mean"], where="mid", color="0.3", lw=1.0, ls="--", label=f"ε={reference:g} (reference)")
         ax.set_ylim(0, 1.1 * ymax if ymax > 0 else 1)
-        ax.set_xticks(x, layers, rotation=90, fontsize=7)
+        ax.set_xticks(x, layers, rotation=45, ha="right", rotation_mode="anchor")
         ax.set_ylabel("std of singular values")
-        ax.set_title(f"{_KIND_LABEL[kind]}, ε = {eps:g}", fontsize=9)
-        ax.legend(fontsize=8)
+        ax.set_title(f"{_KIND_LABEL[kind]}, ε = {eps:g}")
+        ax.legend()
         ax.grid(alpha=0.3, axis="y")
     return _finish(fig, note)
 
@@ -421,9 +449,12 @@ def loss_variation_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, p
                 xs = [float(e) + 0.3 for e in pm.index]  # nudged so the bars do not hide ours
                 ax.errorbar(xs, pm.to_numpy(float), yerr=ps.to_numpy(float), color="C3", capsize=3, label=paper_label, **_SOURCE["paper"])
         ax.set_title(f"attack radius ε' = {a:g}")
-        ax.set_ylabel("max loss increase")
+        # Log scale: at ε = 0 the variation is one to two orders of magnitude above ε ≥ 4, and a linear
+        # axis would flatten every adversarially trained network (ours and the paper's) onto zero.
+        ax.set_yscale("log", nonpositive="clip")
+        ax.set_ylabel("max loss increase (log scale)")
         _eps_axis(ax, s["eps"])
-        ax.legend(fontsize=7)
+        ax.legend()
     return _finish(fig, note)
 
 
@@ -435,16 +466,24 @@ def loss_variation_at(df: pd.DataFrame, eps: float, bins: int = 30, note: str | 
     for ax, e2 in zip(axes[0], att):
         key = f"loss_variation_eps{e2:g}"
         hi = max(float(np.quantile(x[key], 0.995)) for _, x in data.values() if key in x) or 1e-6
-        ymax = max(np.histogram(np.clip(x[key], 0, hi), bins=bins, range=(0, hi))[0].max() for _, x in data.values() if key in x)
+        # Log-spaced bins on a log axis: the variations of ε = 0 and ε = 16 differ by orders of magnitude, and
+        # linear bins fitted to ε = 0 put every robust network into the first bar. The first bin also counts
+        # the examples whose loss does not rise at all (or rises by less than its lower edge).
+        pos = np.concatenate([x[key][x[key] > 0] for _, x in data.values() if key in x])
+        lo = max(float(np.quantile(pos, 0.01)) if pos.size else hi * 1e-4, hi * 1e-4)
+        edges = np.geomspace(lo, hi, bins + 1) if hi > lo else np.linspace(0, hi, bins + 1)
+        ymax = max(np.histogram(np.clip(x[key], edges[0], hi), bins=edges)[0].max() for _, x in data.values() if key in x)
         v = a[key].astype(np.float64)
-        ax.hist(np.clip(v, 0, hi), bins=bins, range=(0, hi), color=color, alpha=0.8)
+        ax.hist(np.clip(v, edges[0], hi), bins=edges, color=color, alpha=0.8)
+        if hi > lo:
+            ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=1)
         ax.set_ylim(0, 1.5 * ymax)
         ax.text(0.97, 0.95, f"mean {v.mean():.4f}\nstd {v.std():.4f}", transform=ax.transAxes, ha="right", va="top", fontsize=8,
                 family="monospace", bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.8"))
         ax.set_xlabel(f"max loss increase, ε' = {e2:g}")
         ax.set_ylabel("test examples")
-        ax.set_title(f"ε = {eps:g} (run {r['short']})", fontsize=9)
+        ax.set_title(f"ε = {eps:g} (run {r['short']})")
     return _finish(fig, note)
 
 
@@ -468,7 +507,7 @@ def pgd_accuracy_curve(df: pd.DataFrame, paper: Mapping[str, pd.Series] | None =
         xs += [float(e) for e in ser.index]
     ax.set_ylabel("accuracy under PGD (%)")
     _eps_axis(ax, xs)
-    ax.legend(fontsize=7)
+    ax.legend()
     return _finish(fig, note)
 
 
@@ -512,13 +551,13 @@ def spectral_grid_gaps(df: pd.DataFrame, paper: bool = True, note: str | None = 
                 pw = None
         _paper_line(ax, pw, "delta_loss", "loss gap (paper)", color="C0")
         _paper_line(ax2, pw, "delta_acc", "error gap (paper)", color="C1")
-        ax.set_title(f"spectral norm {_sp_label(sp)}", fontsize=9)
+        ax.set_title(f"spectral norm {_sp_label(sp)}")
         ax.set_ylabel("loss gap", color="C0")
         ax2.set_ylabel("error gap (%)", color="C1")
         _eps_axis(ax, list(s["eps"]) + [4, 8, 16] * (pw is not None))
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, fontsize=6, loc="best")
+        ax.legend(h1 + h2, l1 + l2, loc="best")
     for k in range(n, nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     return _finish(fig, note)
@@ -534,7 +573,7 @@ def spectral_complexity(df: pd.DataFrame, note: str | None = None):
         _errorbar(ax, s, "log10_spectral_complexity", f"spectral norm {sp}", color=f"C{i}")
     ax.set_ylabel("log10 spectral complexity")
     _eps_axis(ax, df["eps"])
-    ax.legend(fontsize=7)
+    ax.legend()
     return _finish(fig, note)
 
 
@@ -556,7 +595,7 @@ def bound_terms_plot(bound: pd.DataFrame, note: str | None = None):
         _errorbar(ax, s, m, lab, color=f"C{i}")
     ax.set_ylabel("log10")
     _eps_axis(ax, b["eps"])
-    ax.legend(fontsize=7)
+    ax.legend()
     ax = axes[0][1]
     s2 = _summary(b, ["v_min", "v_median", "l2_radius_of_eps_ball"])
     _errorbar(ax, s2, "v_min", "v_min (smallest)", color="C2")
@@ -565,5 +604,5 @@ def bound_terms_plot(bound: pd.DataFrame, note: str | None = None):
         ax.plot(s2["eps"], s2["l2_radius_of_eps_ball_mean"], color="0.4", ls=":", label="l2 radius of the training l∞ ball")
     ax.set_ylabel("first-order l2 distance to boundary")
     _eps_axis(ax, b["eps"])
-    ax.legend(fontsize=7)
+    ax.legend()
     return _finish(fig, note)

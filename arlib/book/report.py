@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,8 @@ def _row(run: Run, experiment: str, profile_name: str) -> dict[str, Any]:
     row["commit"] = prov.get("git_commit", "unknown")
     row["train_minutes"] = _float(prov.get("train_seconds")) / 60
     row["device"] = prov.get("device", "")
+    row["precision"] = prov.get("precision", "")
+    row["data_source"] = prov.get("dataset_source", "")
     row["finished_at"] = prov.get("finished_at", "")
     row["analysed"] = run.analysed
     if run.analysed:
@@ -158,13 +161,30 @@ def _row(run: Run, experiment: str, profile_name: str) -> dict[str, Any]:
         spec = summary.get("spectral") or {}
         row["spectral_complexity"] = _float(spec.get("spectral_complexity"))
         row["log10_spectral_complexity"] = _float(spec.get("log_spectral_complexity")) / math.log(10)
-        row["sv_std_operator"] = dict(spec.get("sv_std_operator") or {})
-        row["sv_std_reshaped"] = dict(spec.get("sv_std_reshaped") or {})
-        row["spectral_norms"] = dict(spec.get("spectral_norms") or {})
+        for key in ("sv_std_operator", "sv_std_reshaped", "spectral_norms"):
+            layers = dict(spec.get(key) or {})
+            row[key] = {k: layers[k] for k in network_order(layers)}
         tp = summary.get("test_true_prob") or {}
         row["test_true_prob_mean"] = _float(tp.get("mean"))
     row["path"] = str(run.path)
     return row
+
+
+_HEADS = ("fc", "linear", "classifier", "head")
+
+
+def network_order(layers: Iterable[str]) -> list[str]:
+    """Layer names in the order an input meets them: the stem (``conv1``), then the residual blocks
+    (``blocks.2`` before ``blocks.10``; inside a block its convolutions, then its shortcut), then the head (``fc``).
+
+    ``analysis.json`` is written with sorted keys, which puts ``conv1`` after ``blocks.*``.
+    """
+    def key(name: str):
+        head = name.split(".")[-1] in _HEADS or name.split(".")[0] in _HEADS
+        stage = 2 if head else (1 if "." in name else 0)
+        return stage, [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name) if t]
+
+    return sorted(layers, key=key)
 
 
 COLLAPSED_FIELDS = ("hash", "short", "profile", "experiment", "eps", "spectral_norm", "seed", "train_acc", "test_acc", "train_loss")
@@ -305,7 +325,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     if df.empty:
         margin_cols = [f"{sp}_margin_{k}" for sp in ("train", "test") for k in ("mean", "std", "skewness", "median", "frac_below_zero", "abs_mean")]
         return pd.DataFrame(columns=["hash", "short", "profile"] + CELL_KEYS + ["seed", "epochs"] + METRICS
-                            + ["collapsed", "commit", "train_minutes", "device", "finished_at", "analysed"] + margin_cols
+                            + ["collapsed", "commit", "train_minutes", "device", "precision", "data_source", "finished_at", "analysed"] + margin_cols
                             + ["spectral_complexity", "log10_spectral_complexity", "sv_std_operator", "sv_std_reshaped", "spectral_norms",
                                "test_true_prob_mean", "path"])
     return df.sort_values(["spectral_norm", "eps", "seed"], na_position="last").reset_index(drop=True)
@@ -445,8 +465,30 @@ def provenance_note(df: pd.DataFrame | Iterable[pd.DataFrame], what: str | None 
     note = (f"{head}Runs {hashes} ({n} run{'s' if n != 1 else ''}, profile {profs}"
             + (f", {ds}" if ds else "")
             + f", commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}).")
+    extra = []
+    sources = sorted({str(x) for x in all_.get("data_source", pd.Series([], dtype=str)) if x})
+    if sources:
+        extra.append("Data: " + ", ".join(map(_source_text, sources)) + ".")
+    precisions = sorted({str(x) for x in all_.get("precision", pd.Series([], dtype=str)) if x})
+    if precisions:
+        extra.append("Training precision: " + ", ".join(_PRECISION_TEXT.get(x, x) for x in precisions) + ".")
+    if any(c.endswith("+dirty") for c in commits):
+        extra.append("+dirty: trained from a checkout whose arlib/ had uncommitted changes at that commit "
+                     "(the run's provenance.json records it; rerunning it from a clean checkout gives a new, clean record).")
     dropped = " ".join(filter(None, (collapsed_note(f) for f in frames)))
-    return note + (" " + dropped if dropped else "")
+    return " ".join([note, *extra] + ([dropped] if dropped else []))
+
+
+def _source_text(source: str) -> str:
+    """provenance.json's ``dataset_source`` ("tarball:cifar10-jpeg.tar.gz") as a reader reads it."""
+    kind, _, name = source.partition(":")
+    jpeg = " (JPEG re-encoded images, not the lossless originals)" if "jpeg" in name.lower() or "jpg" in name.lower() else ""
+    where = {"tarball": "the archive", "imagefolder": "the image folder"}.get(kind, kind)
+    return f"{where} {name}{jpeg}" if name else source
+
+
+# How provenance.json's precision reads in a provenance note.
+_PRECISION_TEXT = {"bf16": "bf16 autocast with fp32 master weights and loss", "fp32": "fp32"}
 
 # ----------------------------------------------------------------------------- tables of runs
 
@@ -521,7 +563,8 @@ def bound_table(df: pd.DataFrame, data_root=None, gamma: float | None = None) ->
                      "l2_radius_of_eps_ball": float(r["eps"]) / 255 * math.sqrt(b.get("input_dim") or float("nan")),
                      "u_min": b["u_min"], "gamma": g,
                      "log10_u_lower": lu, "first_term": first})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    return out.sort_values(["eps", "seed"], kind="stable", ignore_index=True) if len(out) else out
 
 
 def bound_layers(df: pd.DataFrame, data_root=None) -> pd.DataFrame:
@@ -535,6 +578,14 @@ def bound_layers(df: pd.DataFrame, data_root=None) -> pd.DataFrame:
         for l in b["layers"]:
             rows.append({"eps": r["eps"], "seed": r["seed"], "short": r["short"], **l})
     return pd.DataFrame(rows)
+
+
+def split_constant(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``df`` without its columns that hold one value in every row, and those columns as text ("augment False, warm-up 0"),
+    so that a wide table fits the page and still says everything."""
+    constant = [c for c in df.columns if len(df) > 1 and df[c].astype(str).nunique() == 1]
+    text = ", ".join(f"{c} {df[c].iloc[0]}" for c in constant)
+    return df.drop(columns=constant), text
 
 
 def sizing_probes(root: str | os.PathLike | None = None) -> pd.DataFrame:

@@ -9,6 +9,10 @@
  *    MathJax 3, which has no `Hub`. Give it a small equivalent once MathJax is loaded
  *    (MathJax is a deferred script, so it exists by DOMContentLoaded, before the widgets
  *    are rendered).
+ * 3. A slider's readout (the ε value next to it) is editable text in ipywidgets 8; typing a value
+ *    that is not an option of a SelectionSlider leaves handle and figure where they were, and
+ *    Enter empties it. The book's sliders are moved with the handle or the arrow keys only: every
+ *    readout is kept read-only (ipywidgets sets it editable again on each update).
  */
 (function () {
   "use strict";
@@ -43,9 +47,35 @@
       },
     };
   }
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", installHub);
-  } else {
+  function readOnly(el) {
+    if (el.classList && el.classList.contains("widget-readout") && el.contentEditable !== "false") {
+      el.contentEditable = "false";
+      el.removeAttribute("tabindex");
+    }
+  }
+  function keepReadoutsReadOnly() {
+    document.querySelectorAll(".widget-readout").forEach(readOnly);
+    new MutationObserver(function (records) {
+      records.forEach(function (r) {
+        if (r.type === "attributes") {
+          readOnly(r.target);
+        } else {
+          r.addedNodes.forEach(function (n) {
+            if (n.nodeType !== 1) return;
+            readOnly(n);
+            n.querySelectorAll(".widget-readout").forEach(readOnly);
+          });
+        }
+      });
+    }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["contenteditable"] });
+  }
+  function ready() {
     installHub();
+    keepReadoutsReadOnly();
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
   }
 })();
