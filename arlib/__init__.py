@@ -16,7 +16,8 @@ Three layers, one job per module:
   the first two (clipping, the final PGD evaluation), so these two layers import each other;
 * book, the subpackage ``arlib.book``: ``paper``, ``report``, ``compare``, ``speed``,
   ``claims``, ``plots``, ``widgets``, ``chapter``, ``build``, ``params`` (``book/params.yml``),
-  ``vendor`` (see
+  ``stamp`` (the build stamp in every page's footer), ``offline_search`` (search from the disk
+  copy), ``vendor`` (see
   :mod:`arlib.book`). It imports the other two layers and is never imported by them
   (``tests/test_layers.py``).
 

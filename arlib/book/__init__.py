@@ -12,6 +12,7 @@ them (``tests/test_layers.py`` checks it). Modules, one job each:
 * ``plots`` - the figures; ``widgets`` - the ε slider that also works in static HTML;
 * ``chapter`` - what every chapter notebook does around its figures (``setup``, ``show``);
 * ``build`` - execute the chapters that changed and run Jupyter Book (``arlib book``);
-  ``params`` - read and check ``book/params.yml``; ``vendor`` - the JavaScript the offline
-  HTML serves itself.
+  ``params`` - read and check ``book/params.yml``; ``stamp`` - the build stamp (commit, date,
+  profile) in every page's footer; ``offline_search`` - search with snippets from the disk copy;
+  ``vendor`` - the JavaScript the offline HTML serves itself.
 """
