@@ -58,18 +58,22 @@ class Chapter:
             return [(self.profile, self)]
         return [(r.name, dataclasses.replace(self, profile=r.profile)) for r in REGIMES]
 
-    def verdicts(self, experiments: Sequence[str], ids: Sequence[str]) -> pd.DataFrame:
+    def _regime_frames(self, experiments: Sequence[str]) -> list[tuple[str, dict[str, pd.DataFrame]]]:
+        return [(name, {e: c.collect(e) for e in experiments}) for name, c in self.regimes()]
+
+    def verdicts(self, experiments: Sequence[str], ids: Sequence[str], frames=None) -> pd.DataFrame:
         """The claims ``ids`` evaluated in every regime (:func:`arlib.book.claims.regime_ledger`), each non-"holds" verdict with its why."""
-        entries = [cmp for name, c in self.regimes() for cmp in claims.comparisons(name, {e: c.collect(e) for e in experiments})]
+        frames = frames if frames is not None else self._regime_frames(experiments)
+        entries = [cmp for name, f in frames for cmp in claims.comparisons(name, f)]
         return claims.regime_ledger(entries, self.dataset, ids=ids)
 
     def show_verdicts(self, experiments: Sequence[str], ids: Sequence[str]) -> None:
         """Display :meth:`verdicts` as Markdown, with the runs behind each regime."""
         from IPython.display import Markdown
 
-        long = self.verdicts(experiments, ids)
-        notes = [report.provenance_note([c.collect(e) for e in experiments], what=name if len(self.regimes()) > 1 else None)
-                 for name, c in self.regimes()]
+        frames = self._regime_frames(experiments)  # collected once, for the verdicts and their notes
+        long = self.verdicts(experiments, ids, frames)
+        notes = [report.provenance_note(list(f.values()), what=name if len(frames) > 1 else None) for name, f in frames]
         show(Markdown(claims.verdicts_markdown(long)), *notes)
 
     def dataset_table(self, dataset: str, model: str) -> tuple[pd.DataFrame, str]:
