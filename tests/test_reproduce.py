@@ -6,7 +6,7 @@ with the committed ones:
 * the cheapest committed cell of the low-capacity ``cpu`` grid (plain
   training, eps 0: about a minute on 2 cores);
 * a shortened high-capacity cell: the ``cpu-high`` profile's network, data and
-  PGD-10 at eps 8, but 6 epochs instead of 200 (a full cell takes ~15 min),
+  PGD-10 at eps 8, but 6 epochs instead of 150 (a full cell takes ~15 min),
   against its own committed reference in ``results/reference`` (trained by
   ``arlib train --config <that config> --store reference`` from a clean tree).
 
