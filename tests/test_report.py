@@ -263,6 +263,9 @@ def test_paper_blocks_and_dataset_table_for_a_dataset_not_run():
 def test_settings_table():
     s = compare.settings_table("paper", "cifar10")
     assert s.loc["epochs"].iloc[0] == "200" and s.loc["batch size"].iloc[0] == "256"
+    both = compare.settings_table(["smoke", "paper"], "cifar10")
+    assert list(both.columns) == ["ours (smoke)", "ours (paper)", "paper (App. D)"]
+    assert both.loc["epochs", "ours (paper)"] == "200" and both.loc["epochs", "ours (smoke)"] != "200"
 
 
 def test_every_figure_builds_from_collected_rows(tmp_path):

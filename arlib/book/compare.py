@@ -273,7 +273,11 @@ def paper_note(*tables: int, extra: str = "") -> str:
 
 
 def settings_table(profile, dataset: str = "cifar10") -> pd.DataFrame:
-    """The settings of ``profile`` on ``dataset`` next to Appendix D's (rows: setting; columns: ``ours``, ``paper``)."""
+    """The settings of ``profile`` on ``dataset`` next to Appendix D's (rows: setting; columns: ``ours (<profile>)``
+    for each profile, then ``paper``). ``profile`` may be a list, e.g. the profiles of both capacity regimes."""
+    if isinstance(profile, (list, tuple)):
+        tables = [settings_table(p, dataset) for p in profile]
+        return pd.concat([t.iloc[:, :1] for t in tables] + [tables[0].iloc[:, 1:]], axis=1)
     prof = resolve_profile(profile)
     cfg = prof.base(dataset)
     d, t, e = cfg.data, cfg.train, cfg.eval
