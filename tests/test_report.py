@@ -374,3 +374,16 @@ def test_collapse_evidence_sets_zero_initialised_layers_beside_healthy_runs(tmp_
     assert r["seed"] == 1 and r["fc"] == 0.02 and r["branch conv2"] == 0.1 and r["other layers"] == 1.8
     assert r["healthy runs (n)"] == 2 and r["healthy: fc"] == pytest.approx(1.3) and r["healthy: branch conv2"] == pytest.approx(1.6)
     assert report.collapse_evidence(["nothing"], root=tmp_path).empty
+
+
+def test_target_binding_counts_the_layers_each_target_clips():
+    df = pd.DataFrame({
+        "eps": [4.0, 4.0, 4.0, 16.0],
+        "spectral_norm": [None, None, 1.0, None],
+        "spectral_norms": [{"a": 1.0, "b": 3.0}, {"a": 3.0, "b": 5.0}, {"a": 1.0, "b": 1.0}, {"a": 0.5, "b": 0.9}],
+    })
+    t = report.target_binding(df, (1, 3, 5))
+    # eps 4: layer means a = 2, b = 4 (the clipped run is not a baseline); eps 16: nothing above 1.
+    assert list(t.index) == [4.0, 16.0] and list(t["runs"]) == [2, 1]
+    assert list(t.loc[4.0, ["SP 1 binds", "SP 3 binds", "SP 5 binds"]]) == ["2 / 2", "1 / 2", "0 / 2"]
+    assert t.loc[16.0, "SP 1 binds"] == "0 / 2" and t.loc[4.0, "max norm"] == 4.0

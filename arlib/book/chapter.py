@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import profiles
 from ..regimes import REGIMES
 from . import claims, compare, report
 from .build import CHAPTER_ENV
@@ -46,6 +47,10 @@ class Chapter:
     def collect(self, experiment: str, dataset: str | None = None) -> pd.DataFrame:
         """:func:`arlib.book.report.collect` of ``experiment`` with the chapter's parameters."""
         return report.collect(self.profile, experiment, dataset or self.dataset, ensure=self.ensure, **self.overrides)
+
+    def spectral_targets(self) -> tuple[float, ...]:
+        """The spectral-norm targets of B.4.2: the notebook's ``spectral_grid``, else the profile's."""
+        return tuple(self.overrides.get("spectral_grid") or profiles.get(self.profile).spectral_grid)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """Every experiment's rows, as the claims ledger takes them (:func:`arlib.book.claims.frames_for`)."""

@@ -433,6 +433,28 @@ def per_layer_mean(df: pd.DataFrame, column: str, eps: float) -> tuple[dict[str,
     return {k: float(np.mean([d[k] for d in dicts])) for k in dicts[0]}, len(dicts)
 
 
+def target_binding(df: pd.DataFrame, targets: Sequence[float]) -> pd.DataFrame:
+    """How many layers of the unclipped runs in ``df`` each spectral-norm target would clip, per ε.
+
+    A target below a layer's spectral norm binds that layer; a target above every layer's norm
+    leaves the network as it is (its runs would equal the uncontrolled ones). Rows: ε (runs with
+    ``spectral_norm`` unset only); columns: the range of layer norms (mean over seeds per layer)
+    and, per target, ``"k / n"`` layers whose norm exceeds it.
+    """
+    base = df[df["spectral_norm"].isna()] if "spectral_norm" in df else df
+    rows = []
+    for eps in sorted(base["eps"].astype(float).unique()):
+        got = per_layer_mean(base, "spectral_norms", eps)
+        if got is None:
+            continue
+        norms, n_runs = got
+        v = np.array(list(norms.values()))
+        row = {"eps": eps, "runs": n_runs, "layers": len(v), "min norm": v.min(), "median norm": float(np.median(v)), "max norm": v.max()}
+        row.update({f"SP {t:g} binds": f"{int((v > t).sum())} / {len(v)}" for t in targets})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("eps").round(2) if rows else pd.DataFrame()
+
+
 # ----------------------------------------------------------------------------- provenance
 
 
