@@ -227,6 +227,13 @@ between 1.10 and 7.45, at eps 8 between 1.18 and 5.83, at eps 16 between
 paper's SP 1: nearly every layer), 2 clips 16 / 12 / 5 and 3 clips 9 / 7 / 3
 (the paper's SP 3: the largest layers). The paper's SP 5 would clip 3 / 1 / 0
 layers, so at eps 16 its runs would equal the uncontrolled ones; it is not run.
+
+Cost, measured on the grid's runs (one thread each, two workers): a PGD
+cell trains in 9.4-9.9 min when the other core runs the other worker only
+(13-18 min while the book was built beside them) and is analysed in ~1.5
+min; plain training (eps 0) in ~3 min. The 19 cells the claims need (PGD
+eps 0 / 4 / 8 / 16 with 3 seeds at 4, 8, 16, and 3 targets x 3 eps of
+spectral clipping) are ~200 core-minutes, ~1 h 45 min on two workers.
 """
 
 CPU_HIGH = Profile(
