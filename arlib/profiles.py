@@ -229,11 +229,12 @@ paper's SP 1: nearly every layer), 2 clips 16 / 12 / 5 and 3 clips 9 / 7 / 3
 layers, so at eps 16 its runs would equal the uncontrolled ones; it is not run.
 
 Cost, measured on the grid's runs (one thread each, two workers): a PGD
-cell trains in 9.4-9.9 min when the other core runs the other worker only
-(13-18 min while the book was built beside them) and is analysed in ~1.5
-min; plain training (eps 0) in ~3 min. The 19 cells the claims need (PGD
-eps 0 / 4 / 8 / 16 with 3 seeds at 4, 8, 16, and 3 targets x 3 eps of
-spectral clipping) are ~200 core-minutes, ~1 h 45 min on two workers.
+cell trains in 9-18 min (3.4-7.5 s per epoch; the spread is the machine's,
+it appears with nothing but the two workers running) and is analysed in
+~1.5 min; plain training (eps 0) takes a few minutes. The 19 cells the
+claims need (PGD eps 0 / 4 / 8 / 16 with 3 seeds at 4, 8, 16, and 3 targets
+x 3 eps of spectral clipping) are 200-350 core-minutes: 1 h 45 min to 3 h on
+two workers, inside the 4-hour budget.
 """
 
 CPU_HIGH = Profile(
