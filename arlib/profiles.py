@@ -230,11 +230,13 @@ layers, so at eps 16 its runs would equal the uncontrolled ones; it is not run.
 
 Cost, measured on the grid's runs (one thread each, two workers): a PGD
 cell trains in 9-18 min (3.4-7.5 s per epoch; the spread is the machine's,
-it appears with nothing but the two workers running) and is analysed in
-~1.5 min; plain training (eps 0) takes a few minutes. The 19 cells the
-claims need (PGD eps 0 / 4 / 8 / 16 with 3 seeds at 4, 8, 16, and 3 targets
-x 3 eps of spectral clipping) are 200-350 core-minutes: 1 h 45 min to 3 h on
-two workers, inside the 4-hour budget.
+it appears with nothing but the two workers running), a spectral-clipping
+cell in 20-26 min (the clipping after every step costs ~1.5x), and each is
+analysed in ~1.5 min; plain training (eps 0) takes a few minutes. The 19
+cells the claims need (PGD eps 0 / 4 / 8 / 16 with 3 seeds at 4, 8, 16, and
+3 targets x 3 eps of spectral clipping) are ~300-380 core-minutes: 2 h 30 to
+3 h 10 on two workers, inside the 4-hour budget; FGSM and the deeper
+ResNet-32 would add ~1 h.
 """
 
 CPU_HIGH = Profile(
