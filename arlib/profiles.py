@@ -231,7 +231,8 @@ layers, so at eps 16 its runs would equal the uncontrolled ones; it is not run.
 Cost, measured on the grid's runs (one thread each, two workers): a PGD
 cell trains in 9-18 min (3.4-7.5 s per epoch; the spread is the machine's,
 it appears with nothing but the two workers running), a spectral-clipping
-cell in 20-26 min (the clipping after every step costs ~1.5x), and each is
+cell in 20-26 min (clipping after every epoch, an SVD of each conv operator
+by FFT, adds ~3-4 s per epoch), and each is
 analysed in ~1.5 min; plain training (eps 0) takes a few minutes. The 19
 cells the claims need (PGD eps 0 / 4 / 8 / 16 with 3 seeds at 4, 8, 16, and
 3 targets x 3 eps of spectral clipping) are ~300-380 core-minutes: 2 h 30 to
