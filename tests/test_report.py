@@ -349,6 +349,15 @@ def test_split_constant_columns():
     assert report.split_constant(df.iloc[:1])[1] == ""  # one row: nothing is "constant"
 
 
+def test_commits_note_groups_rows_by_commit_and_explains_dirty():
+    df = pd.DataFrame({"run": ["r1", "r2", "r3"], "commit": ["abc1234", "def5678+dirty", "abc1234"]})
+    note = report.commits_note(df)
+    assert note.startswith("Trained at commit abc1234: r1, r3; commit def5678+dirty: r2.")
+    assert "+dirty: trained from a checkout whose arlib/ had uncommitted changes" in note
+    assert "+dirty:" not in report.commits_note(df.iloc[[0, 2]])
+    assert report.commits_note(df.drop(columns="commit")) == ""
+
+
 def test_provenance_note_explains_data_precision_and_dirty():
     df = pd.DataFrame({"hash": ["a" * 16], "short": ["aaaaaaaa"], "profile": ["cpu"], "dataset": ["cifar10"],
                        "commit": ["42118c0abc+dirty"], "data_source": ["tarball:cifar10-jpeg.tar.gz"], "precision": ["bf16"]})

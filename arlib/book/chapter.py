@@ -68,9 +68,7 @@ class Chapter:
 
     def verdicts(self, experiments: Sequence[str], ids: Sequence[str], frames=None) -> pd.DataFrame:
         """The claims ``ids`` evaluated in every regime (:func:`arlib.book.claims.regime_ledger`), each non-"holds" verdict with its why."""
-        frames = frames if frames is not None else self._regime_frames(experiments)
-        entries = [cmp for name, f in frames for cmp in claims.comparisons(name, f)]
-        return claims.regime_ledger(entries, self.dataset, ids=ids)
+        return claims.compared_ledger(frames if frames is not None else self._regime_frames(experiments), self.dataset, ids=ids)
 
     def show_verdicts(self, experiments: Sequence[str], ids: Sequence[str]) -> None:
         """Display :meth:`verdicts` as Markdown, with the runs behind each regime."""

@@ -68,6 +68,7 @@ __all__ = [
     "verdicts_markdown",
     "fitted_eps",
     "comparisons",
+    "compared_ledger",
 ]
 
 VERDICTS = ("holds", "does not hold", "inconclusive")
@@ -571,6 +572,12 @@ def comparisons(name: str, frames: Mapping[str, pd.DataFrame]) -> list[tuple[str
     if 4.0 in fits and 8.0 in fits and 16.0 not in fits:
         out.append((f"{name}, ε 4 → 8 (where it fits)", frames, {"eps_lo": 4.0, "eps_hi": 8.0}))
     return out
+
+
+def compared_ledger(regime_frames: Sequence[tuple[str, Mapping[str, pd.DataFrame]]], dataset: str = "cifar10",
+                    ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """:func:`regime_ledger` over every regime's :func:`comparisons` (``[(name, frames), ...]``)."""
+    return regime_ledger([cmp for name, frames in regime_frames for cmp in comparisons(name, frames)], dataset, ids=ids)
 
 
 def regime_ledger(regimes: Sequence[tuple], dataset: str = "cifar10",

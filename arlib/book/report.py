@@ -43,6 +43,8 @@ from ..store import Run, Store, default_root
 from .build import record_inputs
 
 __all__ = [
+    "commits_note",
+    "dirty_note",
     "METRICS",
     "CELL_KEYS",
     "RUN_COLUMNS",
@@ -494,11 +496,28 @@ def provenance_note(df: pd.DataFrame | Iterable[pd.DataFrame], what: str | None 
     precisions = sorted({str(x) for x in all_.get("precision", pd.Series([], dtype=str)) if x})
     if precisions:
         extra.append("Training precision: " + ", ".join(_PRECISION_TEXT.get(x, x) for x in precisions) + ".")
-    if any(c.endswith("+dirty") for c in commits):
-        extra.append("+dirty: trained from a checkout whose arlib/ had uncommitted changes at that commit "
-                     "(the run's provenance.json records it; rerunning it from a clean checkout gives a new, clean record).")
+    if dirty := dirty_note(commits):
+        extra.append(dirty)
     dropped = " ".join(filter(None, (collapsed_note(f) for f in frames)))
     return " ".join([note, *extra] + ([dropped] if dropped else []))
+
+
+def dirty_note(commits: Iterable[str]) -> str:
+    """The sentence that explains a ``+dirty`` commit, when any of ``commits`` has one; else ""."""
+    if not any(str(c).endswith("+dirty") for c in commits):
+        return ""
+    return ("+dirty: trained from a checkout whose arlib/ had uncommitted changes at that commit "
+            "(the run's provenance.json records it; rerunning it from a clean checkout gives a new, clean record).")
+
+
+def commits_note(df: pd.DataFrame, key: str = "run") -> str:
+    """Which commit trained which rows of ``df`` (its ``commit`` column, rows named by ``key``), with
+    :func:`dirty_note` when one is ``+dirty``: the table itself stays narrow enough for the page."""
+    if "commit" not in df or df.empty:
+        return ""
+    groups = df.groupby("commit", sort=True)[key].apply(lambda names: ", ".join(map(str, names)))
+    text = "Trained at " + "; ".join(f"commit {c}: {names}" for c, names in groups.items()) + "."
+    return " ".join(filter(None, [text, dirty_note(groups.index)]))
 
 
 def _source_text(source: str) -> str:
@@ -640,7 +659,8 @@ def sizing_probes(root: str | os.PathLike | None = None) -> pd.DataFrame:
                      "train acc": f.get("train_acc", float("nan")), "test acc": f.get("test_acc", last.get("test_acc", float("nan"))),
                      "loss gap": f.get("delta_loss", float("nan")),
                      "last epoch: adv. acc / loss": f"{last.get('train_running_acc', float('nan')):.1f} / {last.get('train_running_loss') or float('nan'):.3f}",
-                     "outcome": "finished" if m["status"] == "finished" else m.get("stopped_reason", "stopped")})
+                     "outcome": "finished" if m["status"] == "finished" else m.get("stopped_reason", "stopped"),
+                     "commit": _short_commit(run.read_json("provenance.json").get("git_commit", "unknown"))})
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).sort_values(["eps", "images/class", "model", "batch", "lr"]).reset_index(drop=True).round(3)
