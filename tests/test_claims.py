@@ -87,6 +87,15 @@ def test_claim_eps_defaults_to_4_and_16_else_the_grid_ends():
     assert claims.claim_eps(frame({0: {"x": [1]}, 2: {"x": [1]}, 6: {"x": [1]}})) == (2.0, 6.0)
 
 
+def test_a_block_run_at_one_eps_is_not_compared_with_itself():
+    # the deeper network run at ε 4 only: its trend needs ε 16, which is not run
+    deep = frame({4: {"delta_loss": [0.47], "test_acc": [35.4]}}, experiment="deep")
+    assert claims.claim_eps(deep) == (4.0, 16.0)
+    pgd = frame({4: {"delta_loss": [0.30, 0.31], "test_acc": [36, 37]}, 16: {"delta_loss": [0.02, 0.03], "test_acc": [20, 21]}})
+    v, ours = verdict({"pgd": pgd, "deep": deep}, "deep_same_trends")
+    assert v == "inconclusive" and "not run" in ours and "at ε=4 → 0.474" not in ours
+
+
 # ----------------------------------------------------------------------------- the claims
 
 

@@ -186,10 +186,12 @@ def summary(ledger_df: pd.DataFrame) -> str:
 def _claim_eps(df: pd.DataFrame | None, options: Mapping) -> tuple[float, float]:
     lo, hi = options.get("eps_lo"), options.get("eps_hi")
     eps = sorted(float(e) for e in df["eps"].unique() if float(e) > 0) if df is not None and len(df) else []
+    # Fall back to the run's own end points only when it has two strengths to compare: a block run at a
+    # single ε (e.g. the deeper net at ε 4 only) must read "not run" at 16, not compare ε 4 with itself.
     if lo is None:
-        lo = 4.0 if 4.0 in eps or not eps else eps[0]
+        lo = 4.0 if 4.0 in eps or len(eps) < 2 else eps[0]
     if hi is None:
-        hi = 16.0 if 16.0 in eps or not eps else eps[-1]
+        hi = 16.0 if 16.0 in eps or len(eps) < 2 else eps[-1]
     return float(lo), float(hi)
 
 
