@@ -173,6 +173,9 @@ def test_spectral_claim_turn_of_the_error_gap():
     v, ours = verdict(frames, "spectral_turns_error_gap")
     assert v == "holds", ours
     assert "SP 1" in ours and "uncontrolled" in ours
+    # SP 3 lies between: its error gap is shown with its change but carries no verdict of its own.
+    sp3_part = ours.split("SP 3: ")[1].split(" | ")[0]
+    assert "change +0.90" in sp3_part and sp3_part.endswith("[intermediate level: shown, not judged]")
     # Tightest clip leaves the error gap rising: the turn is not there.
     sp1_up = sp1.assign(delta_acc=np.where(sp1["eps"] == 16, 8.0, 6.4))
     frames = {"pgd": pgd, "spectral": pd.concat([sp1_up, sp3], ignore_index=True)}
