@@ -349,7 +349,7 @@ def variation_stats(variations: Mapping[float, np.ndarray]) -> dict[float, dict[
     return out
 
 
-def pgd_accuracy(
+def pgd_outcomes(
     model: nn.Module,
     split: Split,
     transform,
@@ -358,39 +358,43 @@ def pgd_accuracy(
     steps: int = 10,
     seed: int = 0,
     batch_size: int = 500,
-) -> dict[str, float]:
-    """Accuracy under l-inf PGD, both conventions (App. D.2; the "PGD" rows of Tables 3-6, Fig. 12).
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example outcomes of l-inf PGD (App. D.2): ``(clean_correct, robust)``, two bool arrays of len(split).
 
     Attack: :func:`arlib.attacks.pgd` in eval mode, random start, ``steps``
     steps of ``alpha255/255``, radius ``eps255/255`` (App. D.2: 10 steps of 2,
     radius 8), last iterate, in fp32; its random start draws from a CPU
     generator seeded with ``seed`` (deterministic given ``seed`` and
-    ``batch_size``).
-
-    Returns (accuracies in %):
-        ``clean_acc``; ``adv_acc_all``: examples correct both clean and under
-        attack, over all N examples (RobustBench's robust accuracy: a
-        misclassified example is not robust, since x itself is in the ball);
-        ``adv_acc_correct``: the same count over the ``n_correct`` examples
-        that are correct when clean - the paper's convention (App. D.2: "we
-        only consider clean examples classified correctly originally");
-        ``n``, ``n_correct``, ``n_robust``. So ``adv_acc_all = adv_acc_correct
-        * clean_acc / 100``.
+    ``batch_size``). ``robust``: correct when clean and under attack (a
+    misclassified example is not robust, since x itself is in the ball).
     """
     _check_fp32(model)
     device = _device(model)
     gen = torch.Generator().manual_seed(seed)
-    n = n_correct = n_robust = 0
+    clean, robust = [], []
     with _eval_mode(model):
         for _, x, y in _batches(split, transform, batch_size, device):
             with torch.no_grad():
                 correct = model(x).argmax(1) == y
             x_adv = pgd(model, x, y, eps255 / 255, alpha255 / 255, steps, random_start=True, mode="eval", generator=gen)
             with torch.no_grad():
-                robust = correct & (model(x_adv).argmax(1) == y)
-            n += len(y)
-            n_correct += int(correct.sum())
-            n_robust += int(robust.sum())
+                robust.append((correct & (model(x_adv).argmax(1) == y)).cpu().numpy())
+            clean.append(correct.cpu().numpy())
+    empty = np.zeros(0, dtype=bool)
+    return (np.concatenate(clean) if clean else empty), (np.concatenate(robust) if robust else empty)
+
+
+def pgd_summary(clean_correct: np.ndarray, robust: np.ndarray, eps255: float, alpha255: float, steps: int) -> dict[str, float]:
+    """Accuracy under PGD in both conventions (the "PGD" rows of Tables 3-6, Fig. 12), from per-example outcomes.
+
+    Returns (accuracies in %): ``clean_acc``; ``adv_acc_all``: robust examples
+    over all N (RobustBench's robust accuracy); ``adv_acc_correct``: the same
+    count over the ``n_correct`` examples correct when clean - the paper's
+    convention (App. D.2: "we only consider clean examples classified correctly
+    originally"); ``n``, ``n_correct``, ``n_robust``. So ``adv_acc_all =
+    adv_acc_correct * clean_acc / 100``.
+    """
+    n, n_correct, n_robust = int(len(clean_correct)), int(np.sum(clean_correct)), int(np.sum(robust))
     nan = float("nan")
     return dict(
         clean_acc=100.0 * n_correct / n if n else nan,
@@ -403,6 +407,21 @@ def pgd_accuracy(
         alpha255=float(alpha255),
         steps=int(steps),
     )
+
+
+def pgd_accuracy(
+    model: nn.Module,
+    split: Split,
+    transform,
+    eps255: float = 8,
+    alpha255: float = 2,
+    steps: int = 10,
+    seed: int = 0,
+    batch_size: int = 500,
+) -> dict[str, float]:
+    """:func:`pgd_summary` of :func:`pgd_outcomes` (same arguments): accuracy under PGD, both conventions."""
+    clean, robust = pgd_outcomes(model, split, transform, eps255, alpha255, steps, seed, batch_size)
+    return pgd_summary(clean, robust, eps255, alpha255, steps)
 
 
 # ----------------------------------------------------------------------------- singular values (App. B.2)
@@ -486,6 +505,8 @@ def analyse(
     loss_variation_eps: Sequence[float] = (1, 2, 4),
     eval_cfg=None,
     loss_variation_steps: int = 10,
+    attack_split: Split | None = None,
+    pgd: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Every measurement of Appendix B / D on one trained network.
 
@@ -499,6 +520,11 @@ def analyse(
     * maximal loss variation per test example for each eps' in
       ``loss_variation_eps`` (App. B.5; Fig. 8, Table 1), ``loss_variation_steps``
       PGD steps of eps'/4;
+    The attacks (loss variation, PGD) run on ``attack_split`` (default: the
+    test split), a subset where the test split is large; a ``pgd`` summary
+    already measured (:func:`pgd_summary` of the run's stored outcomes) is
+    taken as it is instead of attacking again.
+
     * PGD accuracy, both conventions (App. D.2; Tables 3-6 "PGD", Fig. 12),
       with ``eval_cfg`` (:class:`arlib.config.EvalConfig`, default: 10 steps
       of 2, radius 8, batch 500);
@@ -529,10 +555,11 @@ def analyse(
     with strict_fp32():
         tr_logits, tr_y = predict(model, dataset.train, transform, cfg.batch_size)
         te_logits, te_y = predict(model, dataset.test, transform, cfg.batch_size)
+        attacked = attack_split if attack_split is not None else dataset.test
         variations = loss_variation(
-            model, dataset.test, transform, tuple(loss_variation_eps), steps=loss_variation_steps, batch_size=cfg.batch_size, seed=seed
+            model, attacked, transform, tuple(loss_variation_eps), steps=loss_variation_steps, batch_size=cfg.batch_size, seed=seed
         )
-        pgd_acc = pgd_accuracy(model, dataset.test, transform, cfg.eps, cfg.alpha, cfg.steps, seed=seed, batch_size=cfg.batch_size)
+        pgd_acc = dict(pgd) if pgd is not None else pgd_accuracy(model, attacked, transform, cfg.eps, cfg.alpha, cfg.steps, seed=seed, batch_size=cfg.batch_size)
         spec_summary, spec_arrays = _spectral(model, example)
 
     train, test = loss_and_accuracy(tr_logits, tr_y), loss_and_accuracy(te_logits, te_y)
@@ -553,6 +580,7 @@ def analyse(
     summary = {
         "n_train": len(tr_y),
         "n_test": len(te_y),
+        "n_loss_variation": len(attack_split) if attack_split is not None else len(te_y),
         "num_classes": int(te_logits.shape[1]),
         "train": train,
         "test": test,

@@ -74,7 +74,7 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
 
     cfg = run.config
     device = default_device()
-    ds = data.prepare(cfg.data, data_root)
+    ds = data.prepare_run(cfg, data_root)
     model = load_model(run, device=device, num_classes=ds.num_classes)
     transform = data.test_transform(ds.name)
     hw = data.input_size(cfg.data.dataset, ds.image_size)

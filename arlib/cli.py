@@ -185,7 +185,7 @@ def cmd_eval(args) -> int:
     cfg = run.config
     ev = EvalConfig(eps=args.eps, alpha=args.alpha, steps=args.steps)
     cfg = cfg.replace(eval=vars(ev))
-    ds = data.prepare(cfg.data, args.data_root)
+    ds = data.prepare_run(cfg, args.data_root)
     model = load_model(run, num_classes=ds.num_classes)
     import torch
 

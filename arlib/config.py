@@ -50,7 +50,9 @@ class DataConfig:
     dataset: str = bounded("cifar10", choices=DATASETS)  # cifar10 | cifar100 | tinyimagenet | imagefolder
     train_per_class: int | None = bounded(None, lo=1)  # class-balanced training subset; None = all
     test_per_class: int | None = bounded(None, lo=1)  # class-balanced test subset; None = all
-    subset_seed: int = bounded(0, lo=0, hi=SEED_MAX)  # seed of the subset draw (independent of the training seed)
+    # Seed of the subset draws; None: the training seed draws them, so the spread over seeds
+    # includes which images were drawn (the cpu profiles since issue 19), not only the initialisation.
+    subset_seed: int | None = bounded(0, lo=0, hi=SEED_MAX)
     augment: bool = True  # Appendix D.1 augmentation during training
 
 
@@ -95,6 +97,11 @@ class EvalConfig:
     alpha: float = bounded(2.0, lo=0, hi=255)
     steps: int = bounded(10, lo=0)
     batch_size: int = bounded(500, lo=1)
+    # Test images per class attacked by the final PGD (a fixed class-balanced draw, the same
+    # for every run, so per-example outcomes pair across runs); None: the whole test split.
+    attack_per_class: int | None = bounded(None, lo=1)
+    # Test images per class of the per-epoch test curve (a fixed draw); None: the whole test split.
+    monitor_per_class: int | None = bounded(None, lo=1)
 
 
 @dataclass(frozen=True)
@@ -152,9 +159,18 @@ def to_jsonable(x: Any, integral_floats_as_ints: bool = False) -> Any:
     return x
 
 
+# Fields added after runs were committed: left out of the hash while at their default (None), so
+# every run made before them keeps its name and every run made with them gets a new one.
+HASH_OMITTED_AT_DEFAULT = (("eval", "attack_per_class"), ("eval", "monitor_per_class"))
+
+
 def config_hash(cfg: RunConfig) -> str:
     """SHA-256 of the canonical JSON of the config, first 16 hex digits."""
-    blob = json.dumps(cfg.to_dict(), sort_keys=True, separators=(",", ":"))
+    d = cfg.to_dict()
+    for section, name in HASH_OMITTED_AT_DEFAULT:
+        if d[section].get(name) is None:
+            d[section].pop(name, None)
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -270,6 +286,11 @@ def validate(cfg: RunConfig) -> RunConfig:
     for split, n, i in (("train", d.train_per_class, 0), ("test", d.test_per_class, 1)):
         have = PER_CLASS.get(d.dataset, (None, None))[i]
         check(n is None or have is None or n <= have, f"data.{split}_per_class {n} is more than {d.dataset} has per class in its {split} split ({have})")
+    test_have = PER_CLASS.get(d.dataset, (None, None))[1]
+    for name in ("attack_per_class", "monitor_per_class"):
+        n = getattr(e, name)
+        cap = d.test_per_class or test_have
+        check(n is None or cap is None or n <= cap, f"eval.{name} {n} is more than the test split has per class ({cap})")
     check(a.method != "none" or a.eps == 0, "adv.method 'none' requires adv.eps 0")
     check(a.method == "none" or a.eps > 0, "adversarial training needs adv.eps > 0 (use method 'none' for eps 0)")
     check(a.method != "pgd" or a.alpha <= a.eps, f"adv.alpha {a.alpha:g} is larger than adv.eps {a.eps:g}: a PGD step may not exceed the eps-ball (lower alpha)")

@@ -57,17 +57,23 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 @dataclass(frozen=True)
 class Split:
-    """One split of a dataset: uint8 images (N, C, H, W) and int64 labels (N,)."""
+    """One split of a dataset: uint8 images (N, C, H, W), int64 labels (N,) and, for a subset,
+    the index of each image in the full split (None: the full split itself)."""
 
     images: torch.Tensor
     labels: torch.Tensor
+    index: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, idx: np.ndarray) -> "Split":
         idx_t = torch.as_tensor(idx, dtype=torch.long)
-        return Split(self.images[idx_t], self.labels[idx_t])
+        return Split(self.images[idx_t], self.labels[idx_t], self.positions()[idx_t])
+
+    def positions(self) -> torch.Tensor:
+        """The index of every image in the full split (which images a per-example outcome belongs to)."""
+        return self.index if self.index is not None else torch.arange(len(self.labels))
 
 
 @dataclass(frozen=True)
@@ -410,18 +416,46 @@ def balanced_indices(labels: np.ndarray | torch.Tensor, per_class: int, seed: in
     return np.sort(np.concatenate(picked))
 
 
-def prepare(data_cfg, root=None) -> Dataset:
-    """The dataset of a :class:`~arlib.config.DataConfig`, subset as it asks."""
+def subset_seed(data_cfg, train_seed: int) -> int:
+    """The seed of a run's subset draws: the configured one, or the training seed when it is None."""
+    return data_cfg.subset_seed if data_cfg.subset_seed is not None else train_seed
+
+
+# The fixed draws of evaluation subsets (attacked images, per-epoch test curve): the same test
+# images for every run of a profile, whatever its seed, so outcomes can be compared image by image.
+ATTACK_SUBSET_SEED = 7919
+MONITOR_SUBSET_SEED = 7907
+
+
+def eval_subset(split: Split, per_class: int | None, seed: int) -> Split:
+    """A fixed class-balanced subset of an evaluation split (``per_class`` None: the whole split)."""
+    if per_class is None:
+        return split
+    return split.subset(balanced_indices(split.labels, per_class, seed))
+
+
+def prepare(data_cfg, root=None, train_seed: int = 0) -> Dataset:
+    """The dataset of a :class:`~arlib.config.DataConfig`, subset as it asks.
+
+    ``train_seed`` draws the subsets when ``data_cfg.subset_seed`` is None (pass the run's
+    ``cfg.train.seed``; :func:`prepare_run` does).
+    """
     ds = load_dataset(data_cfg.dataset, root)
     train, test = ds.train, ds.test
+    seed = subset_seed(data_cfg, train_seed)
     try:
         if data_cfg.train_per_class:
-            train = train.subset(balanced_indices(train.labels, data_cfg.train_per_class, data_cfg.subset_seed))
+            train = train.subset(balanced_indices(train.labels, data_cfg.train_per_class, seed))
         if data_cfg.test_per_class:
-            test = test.subset(balanced_indices(test.labels, data_cfg.test_per_class, data_cfg.subset_seed + 1))
+            test = test.subset(balanced_indices(test.labels, data_cfg.test_per_class, seed + 1))
     except ValueError as e:  # an imagefolder smaller than asked (the fixed datasets are checked by the config)
         raise ConfigError(f"data.train_per_class / test_per_class: {e} in {ds.name} ({ds.source})") from None
     return Dataset(ds.name, ds.classes, train, test, ds.fingerprint, ds.source)
+
+
+def prepare_run(cfg, root=None) -> Dataset:
+    """The dataset of a :class:`~arlib.config.RunConfig`: its data section, drawn with its seed."""
+    return prepare(cfg.data, root, cfg.train.seed)
 
 
 # ----------------------------------------------------------------------------- augmentation

@@ -36,8 +36,8 @@ def expand(profile: str | profiles.Profile, datasets: list[str] | None = None, e
     for ds in datasets:
         for exp in experiments:
             cfgs = prof.cells(ds, exp)
-            if exp == "pgd" and with_claim_seeds:
-                cfgs += prof.claim_cells(ds)
+            if with_claim_seeds:
+                cfgs += prof.claim_cells(ds, exp)
             for cfg in cfgs:
                 if cfg.hash not in seen:
                     seen.add(cfg.hash)
@@ -60,18 +60,30 @@ def ensure(cfg: RunConfig, store: Store, data_root=None, analyse: bool = True, p
 
 
 def analyse_run(run: Run, data_root=None, lock_timeout: float = -1) -> None:
-    """Run :func:`arlib.analysis.analyse` on a finished run and store its results."""
-    from . import analysis, data
-    from .train import load_model
+    """Run :func:`arlib.analysis.analyse` and :func:`arlib.bound.bound_terms` on a finished run and store their results.
+
+    The loss variation runs on the per-epoch monitor subset of the test set (its cost grows
+    with the images attacked); the PGD accuracy is the one the run's final evaluation stored
+    per example (``outcomes.npz``), not a second attack.
+    """
+    from . import analysis, bound, data
+    from .train import load_model, monitor_split
 
     cfg = run.config
     with run.lock(lock_timeout):
         if run.analysed:
             return
-        ds = data.prepare(cfg.data, data_root)
+        ds = data.prepare_run(cfg, data_root)
         model = load_model(run, num_classes=ds.num_classes)
-        summary, arrays = analysis.analyse(model, ds, data.input_size(cfg.data.dataset, ds.image_size), seed=cfg.train.seed, eval_cfg=cfg.eval)
+        outcomes = run.outcomes()
+        pgd = None
+        if outcomes is not None and "pgd_robust" in outcomes:
+            e = cfg.eval
+            pgd = analysis.pgd_summary(outcomes["pgd_clean_correct"], outcomes["pgd_robust"], e.eps, e.alpha, e.steps)
+        summary, arrays = analysis.analyse(model, ds, data.input_size(cfg.data.dataset, ds.image_size), seed=cfg.train.seed, eval_cfg=cfg.eval,
+                                           attack_split=monitor_split(ds, cfg.eval), pgd=pgd)
         summary["config_hash"] = cfg.hash
+        bound.bound_terms(run, data_root, recompute=True)
         run.save_analysis(summary, arrays)
 
 

@@ -10,10 +10,15 @@ file                          what                                              
 ``metrics.json``              final metrics and the per-epoch history            yes
 ``provenance.json``           git commit, versions, device, data fingerprint,    yes
                               seed, wall time
+``outcomes.npz``              per-example outcomes of the final evaluation       yes (small)
+                              (clean correct/loss on every train and test
+                              image, PGD outcome on the attacked ones; indices)
 ``analysis.json``             summary statistics of :mod:`arlib.analysis`        yes
 ``analysis.npz``              per-example / per-layer arrays for the figures     yes (small)
+``bound.json``                Theorem 3.1's terms (:mod:`arlib.bound`)          yes
 ``checkpoint.pt``             last epoch's full training state (for resuming)    no
-``model.pt``                  final weights (for re-analysis)                    no
+``model.pt``                  final weights, a state dict loaded with            yes (< 2 MB; runs
+                              ``weights_only=True`` (re-analysis, re-attacks)    before issue 19: no)
 ``checksums.json``            SHA-256 of each file above (but the checkpoint),   yes
                               written when the run finishes and when analysed
 ============================  =================================================  =========
@@ -56,7 +61,7 @@ from .config import RunConfig, config_from_dict
 from .errors import ConfigError, DamagedRunError, StorageError
 
 # The files a run's checksums cover: every result file, not the checkpoint (rewritten every epoch).
-RESULT_FILES = ("config.json", "metrics.json", "provenance.json", "analysis.json", "analysis.npz", "model.pt")
+RESULT_FILES = ("config.json", "metrics.json", "provenance.json", "outcomes.npz", "analysis.json", "analysis.npz", "bound.json", "model.pt")
 CHECKSUMS = "checksums.json"
 
 
@@ -233,7 +238,19 @@ class Run:
         return self.read_json("analysis.json"), self.analysis_arrays()
 
     def analysis_arrays(self) -> dict[str, np.ndarray]:
-        path = self.file("analysis.npz")
+        return self._read_npz("analysis.npz")
+
+    def outcomes(self) -> dict[str, np.ndarray] | None:
+        """The per-example outcomes of the final evaluation (:func:`arlib.train.final_evaluation`), or None for runs from before them."""
+        return self._read_npz("outcomes.npz") if self.file("outcomes.npz").is_file() else None
+
+    def save_outcomes(self, arrays: dict[str, np.ndarray]) -> None:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        atomic_write_bytes(self.file("outcomes.npz"), buf.getvalue())
+
+    def _read_npz(self, name: str) -> dict[str, np.ndarray]:
+        path = self.file(name)
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
@@ -283,8 +300,9 @@ class Run:
                 if obj is not None and key and obj.get(key) not in (None, self.hash):
                     out.append(f"{self.file(name)}: belongs to run {obj.get(key)}, not {self.hash}")
         if deep:
-            if self.file("analysis.npz").is_file():
-                attempt(self.analysis_arrays)
+            for name in ("analysis.npz", "outcomes.npz"):
+                if self.file(name).is_file():
+                    attempt(lambda: self._read_npz(name))
             for name in ("model.pt", "checkpoint.pt"):
                 if self.file(name).is_file():
                     why = _torch_file_problem(self.file(name), weights=name == "model.pt")

@@ -167,49 +167,69 @@ def train_epoch(model, optimizer, split: data.Split, cfg: RunConfig, generator: 
 
 
 @torch.no_grad()
-def clean_eval(model, split: data.Split, dataset: str, device, batch_size: int = 500) -> dict:
-    """Clean cross-entropy and accuracy (%) over ``split``, fp32, eval mode, no augmentation."""
+def clean_outcomes(model, split: data.Split, dataset: str, device, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example clean ``(correct, loss)`` over ``split`` (bool, float32), fp32, eval mode, no augmentation."""
     model.eval()
     transform = data.test_transform(dataset)
-    loss, correct = 0.0, 0
+    correct, loss = [], []
     for start in range(0, len(split), batch_size):
         x = transform(split.images[start : start + batch_size].to(device))
         y = split.labels[start : start + batch_size].to(device)
         logits = model(x).float()
-        loss += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-    return {"loss": loss / len(split), "acc": 100 * correct / len(split)}
+        loss.append(F.cross_entropy(logits, y, reduction="none").cpu().numpy())
+        correct.append((logits.argmax(1) == y).cpu().numpy())
+    return np.concatenate(correct), np.concatenate(loss).astype(np.float32)
 
 
-def pgd_eval(model, split: data.Split, dataset: str, eval_cfg, device, seed: int) -> dict:
-    """PGD accuracy with the paper's protocol (Appendix D.2), both conventions.
+def clean_eval(model, split: data.Split, dataset: str, device, batch_size: int = 500) -> dict:
+    """Clean cross-entropy and accuracy (%) over ``split``, fp32, eval mode, no augmentation."""
+    correct, loss = clean_outcomes(model, split, dataset, device, batch_size)
+    return {"loss": float(loss.astype(np.float64).mean()), "acc": 100 * float(correct.mean())}
 
-    ``pgd_acc_correct``: over test examples classified correctly when clean (the
-    paper's "PGD" rows); ``pgd_acc_all``: examples correct both clean and under
-    attack, over all test examples (RobustBench). One implementation:
-    :func:`arlib.analysis.pgd_accuracy`.
+
+def attack_split(ds: data.Dataset, eval_cfg) -> data.Split:
+    """The test images the final PGD attacks: a fixed class-balanced draw of ``eval_cfg.attack_per_class`` (or all)."""
+    return data.eval_subset(ds.test, eval_cfg.attack_per_class, data.ATTACK_SUBSET_SEED)
+
+
+def monitor_split(ds: data.Dataset, eval_cfg) -> data.Split:
+    """The test images of the per-epoch test curve (and of the loss variation): a fixed draw of ``eval_cfg.monitor_per_class`` (or all)."""
+    return data.eval_subset(ds.test, eval_cfg.monitor_per_class, data.MONITOR_SUBSET_SEED)
+
+
+def final_evaluation(model, ds: data.Dataset, cfg: RunConfig, device) -> tuple[dict, dict[str, np.ndarray]]:
+    """Tables 3-6's quantities for a trained model (fp32), and the per-example outcomes behind them.
+
+    Clean loss and accuracy on every training image and every test image of ``ds``; PGD
+    (Appendix D.2, ``cfg.eval``) on :func:`attack_split`. The outcomes (``train_index``,
+    ``train_correct``, ``train_loss``, ``test_index``, ``test_correct``, ``test_loss``,
+    ``pgd_index``, ``pgd_clean_correct``, ``pgd_robust``; indices into the full splits) are
+    what intervals over test images are computed from (bootstrap over examples).
     """
-    from .analysis import pgd_accuracy
+    from .analysis import pgd_outcomes, pgd_summary
 
-    r = pgd_accuracy(model, split, data.test_transform(dataset), eval_cfg.eps, eval_cfg.alpha, eval_cfg.steps, seed=seed, batch_size=eval_cfg.batch_size)
-    return {"pgd_acc_all": r["adv_acc_all"], "pgd_acc_correct": r["adv_acc_correct"], "pgd_n": r["n"], "pgd_n_clean_correct": r["n_correct"]}
+    tr_correct, tr_loss = clean_outcomes(model, ds.train, cfg.data.dataset, device, cfg.eval.batch_size)
+    te_correct, te_loss = clean_outcomes(model, ds.test, cfg.data.dataset, device, cfg.eval.batch_size)
+    tr_acc, te_acc = 100 * float(tr_correct.mean()), 100 * float(te_correct.mean())
+    tr_l, te_l = float(tr_loss.astype(np.float64).mean()), float(te_loss.astype(np.float64).mean())
+    out = {"train_acc": tr_acc, "test_acc": te_acc, "delta_acc": tr_acc - te_acc, "train_loss": tr_l, "test_loss": te_l, "delta_loss": te_l - tr_l}
+    outcomes = {
+        "train_index": ds.train.positions().numpy().astype(np.int32), "train_correct": tr_correct, "train_loss": tr_loss,
+        "test_index": ds.test.positions().numpy().astype(np.int32), "test_correct": te_correct, "test_loss": te_loss,
+    }
+    if cfg.eval.steps > 0:
+        attacked = attack_split(ds, cfg.eval)
+        e = cfg.eval
+        clean, robust = pgd_outcomes(model, attacked, data.test_transform(cfg.data.dataset), e.eps, e.alpha, e.steps, seed=cfg.train.seed + 12345, batch_size=e.batch_size)
+        r = pgd_summary(clean, robust, e.eps, e.alpha, e.steps)
+        out.update({"pgd_acc_all": r["adv_acc_all"], "pgd_acc_correct": r["adv_acc_correct"], "pgd_n": r["n"], "pgd_n_clean_correct": r["n_correct"]})
+        outcomes.update(pgd_index=attacked.positions().numpy().astype(np.int32), pgd_clean_correct=clean, pgd_robust=robust)
+    return out, outcomes
 
 
 def final_metrics(model, ds: data.Dataset, cfg: RunConfig, device) -> dict:
-    """Tables 3-6's quantities for a trained model (fp32)."""
-    tr = clean_eval(model, ds.train, cfg.data.dataset, device, cfg.eval.batch_size)
-    te = clean_eval(model, ds.test, cfg.data.dataset, device, cfg.eval.batch_size)
-    out = {
-        "train_acc": tr["acc"],
-        "test_acc": te["acc"],
-        "delta_acc": tr["acc"] - te["acc"],
-        "train_loss": tr["loss"],
-        "test_loss": te["loss"],
-        "delta_loss": te["loss"] - tr["loss"],
-    }
-    if cfg.eval.steps > 0:
-        out.update(pgd_eval(model, ds.test, cfg.data.dataset, cfg.eval, device, seed=cfg.train.seed + 12345))
-    return out
+    """Tables 3-6's quantities for a trained model (fp32): :func:`final_evaluation` without the per-example outcomes."""
+    return final_evaluation(model, ds, cfg, device)[0]
 
 
 # ----------------------------------------------------------------------------- provenance
@@ -367,12 +387,12 @@ def train_run(
         return require_sound(existing)
     # The commit of the code that trains, read now: the tree may move on during a long run.
     commit = git_commit()
-    ds = data.prepare(cfg.data, data_root)  # fails before anything is written when data is missing
+    ds = data.prepare_run(cfg, data_root)  # fails before anything is written when data is missing
     if device.type == "cuda":
         # The uint8 images live on the GPU (150 MB for CIFAR): batches and their
         # augmentation never cross the bus, as in airbench.
-        ds = data.Dataset(ds.name, ds.classes, data.Split(ds.train.images.to(device), ds.train.labels.to(device)),
-                          data.Split(ds.test.images.to(device), ds.test.labels.to(device)), ds.fingerprint, ds.source)
+        ds = data.Dataset(ds.name, ds.classes, data.Split(ds.train.images.to(device), ds.train.labels.to(device), ds.train.index),
+                          data.Split(ds.test.images.to(device), ds.test.labels.to(device), ds.test.index), ds.fingerprint, ds.source)
     if device.type == "cpu":
         tune_cpu_allocator()
     run = store.run(cfg)
@@ -407,6 +427,7 @@ def train_run(
                 ckpt = None
                 generator, model, optimizer, scheduler = fresh()
         hooks = epoch_hooks_for(cfg, model, input_hw, device) + list(extra_hooks)
+        monitored = monitor_split(ds, cfg.eval)
 
         # Provenance is written when training starts (and completed at the end), so an
         # unfinished run already says which code, data and machine it is being trained with.
@@ -436,7 +457,7 @@ def train_run(
                 out = hook(model, epoch)
                 if out:
                     record.update(out)
-            test = clean_eval(model, ds.test, cfg.data.dataset, device, cfg.eval.batch_size)
+            test = clean_eval(model, monitored, cfg.data.dataset, device, cfg.eval.batch_size)
             record.update(test_loss=test["loss"], test_acc=test["acc"])
             record["seconds"] = time.perf_counter() - t0
             elapsed += record["seconds"]
@@ -451,10 +472,11 @@ def train_run(
         bar.close()
 
         t0 = time.perf_counter()
-        metrics = final_metrics(model, ds, cfg, device)
+        metrics, outcomes = final_evaluation(model, ds, cfg, device)
         eval_seconds = time.perf_counter() - t0
         prov.update(train_seconds=elapsed, eval_seconds=eval_seconds, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         atomic_torch_save(run.file("model.pt"), model.state_dict())
+        run.save_outcomes(outcomes)
         atomic_write_json(run.file("provenance.json"), prov)
         atomic_write_json(run.file("metrics.json"), {"status": "finished", "config_hash": cfg.hash, "final": metrics, "history": history})
         run.seal()

@@ -515,7 +515,7 @@ def test_inputs_fingerprint_names_the_store_and_its_files(store, tmp_path):
     runs = sorted((results / "smoke" / "runs").iterdir())
     a = inputs_fingerprint(runs[:2], root=results)
     assert a["results_root"] == str(results.resolve())
-    assert set(a["sha256"]) == {f"smoke/runs/{r.name}/{n}" for r in runs[:2] for n in ("config.json", "metrics.json", "provenance.json", "model.pt")}
+    assert set(a["sha256"]) == {f"smoke/runs/{r.name}/{n}" for r in runs[:2] for n in ("config.json", "metrics.json", "provenance.json", "outcomes.npz", "model.pt")}
     other = tmp_path / "other"
     shutil.copytree(results, other)
     b = inputs_fingerprint([other / r.relative_to(results) for r in runs[:2]], root=other)
