@@ -216,7 +216,7 @@ def collapsed_note(df: pd.DataFrame) -> str:
             f"2 points of chance and training loss within 2 % of ln K) or diverged (loss not finite): {items}.")
 
 
-def collapse_evidence(stores: Sequence[str] = ("cpu", "cpu-high"), root: str | os.PathLike | None = None) -> pd.DataFrame:
+def collapse_evidence(stores: Sequence[str] = ("cpu", "cpu-high", "archive"), root: str | os.PathLike | None = None) -> pd.DataFrame:
     """Every collapsed run in the ``stores`` (all runs there, not only the current grid's) next to the healthy runs like it.
 
     Fixup starts the classifier and the last conv of every residual branch at zero, so an
