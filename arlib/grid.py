@@ -54,7 +54,7 @@ def ensure(cfg: RunConfig, store: Store, data_root=None, analyse: bool = True, p
     from .train import train_run
 
     run = train_run(cfg, store, data_root=data_root, progress=progress, lock_timeout=lock_timeout)
-    if analyse and not run.analysed:
+    if analyse and not run.analysed and not run.diverged:  # a diverged run has no weights to analyse
         analyse_run(run, data_root=data_root, lock_timeout=lock_timeout)
     return run
 
@@ -64,14 +64,14 @@ def analyse_run(run: Run, data_root=None, lock_timeout: float = -1) -> None:
 
     The loss variation runs on the per-epoch monitor subset of the test set (its cost grows
     with the images attacked); the PGD accuracy is the one the run's final evaluation stored
-    per example (``outcomes.npz``), not a second attack.
+    per example (``outcomes.npz``), not a second attack. A diverged run is left as it is.
     """
     from . import analysis, bound, data
     from .train import load_model, monitor_split
 
     cfg = run.config
     with run.lock(lock_timeout):
-        if run.analysed:
+        if run.analysed or run.diverged:
             return
         ds = data.prepare_run(cfg, data_root)
         model = load_model(run, num_classes=ds.num_classes)
@@ -93,7 +93,9 @@ def run_grid(profile: str, datasets=None, experiments=None, store: Store | None 
     A cell another process is working on is skipped at first (lock timeout 0)
     and waited for at the end, so two workers never queue behind each other.
     A finished cell whose files are damaged is reported, not retrained, and the other
-    cells go on; at the end one :class:`~arlib.errors.ArlibError` lists them all.
+    cells go on; at the end one :class:`~arlib.errors.ArlibError` lists them all. A cell
+    whose training diverged is recorded as such (:func:`arlib.train.train_run`), not analysed,
+    and the grid goes on.
     (An unfinished cell's damaged checkpoint is moved aside and retrained: :func:`arlib.train.train_run`.)
     """
     store = store or Store.for_profile(profile)
@@ -143,8 +145,8 @@ def locked(run: Run) -> bool:
 
 
 def complete(run: Run | None, analyse: bool = True) -> bool:
-    """Whether ``run`` needs no more work: finished, and analysed if ``analyse``."""
-    return run is not None and run.finished and (run.analysed or not analyse)
+    """Whether ``run`` needs no more work: diverged, or finished and analysed if ``analyse``."""
+    return run is not None and run.finished and (run.analysed or not analyse or run.diverged)
 
 
 def cell_status(run: Run | None, queued: dict[str, str] | None = None, analyse: bool = True) -> tuple[str, str]:
@@ -152,7 +154,7 @@ def cell_status(run: Run | None, queued: dict[str, str] | None = None, analyse: 
 
     status: ``missing`` (nothing yet), ``partial`` (a checkpoint, nobody on
     it), ``queued`` (a SLURM task waits for it), ``running`` (locked),
-    ``finished`` or ``analysed``; job: the SLURM array task on it, if any.
+    ``finished``, ``analysed`` or ``diverged``; job: the SLURM array task on it, if any.
     ``queued`` maps config hashes to the job ids SLURM still lists
     (:func:`arlib.cluster.queued`).
     """

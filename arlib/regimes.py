@@ -23,7 +23,10 @@ Diverged runs. A run whose final training or test loss is not a finite number
 (its weights blew up, e.g. at too large a learning rate without normalisation)
 is treated the same way: left out, listed and counted. That rule was added
 after the first high-capacity cell diverged (at lr 0.05, epoch 80); it does
-not depend on any result other than the loss being NaN or infinite.
+not depend on any result other than the loss being NaN or infinite. Since
+issue 21 training stops at the first non-finite loss and records the run as
+``diverged`` with null final losses (strict JSON has no NaN): a loss that is
+present but null counts as not finite.
 """
 
 from __future__ import annotations
@@ -60,9 +63,8 @@ def is_collapsed(final: Mapping[str, float], num_classes: int) -> bool:
 
 
 def is_diverged(final: Mapping[str, float]) -> bool:
-    """Whether a run's final training or test loss is NaN or infinite (the weights blew up)."""
-    losses = [final.get(k) for k in ("train_loss", "test_loss")]
-    return any(v is None or not math.isfinite(v) for v in losses) and any(v is not None for v in losses)
+    """Whether a run's final training or test loss is NaN, infinite or null (strict JSON's NaN): the weights blew up."""
+    return any(k in final and (final[k] is None or not math.isfinite(final[k])) for k in ("train_loss", "test_loss"))
 
 
 def is_degenerate(final: Mapping[str, float], num_classes: int) -> bool:

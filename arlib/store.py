@@ -29,11 +29,22 @@ excludes them. Every write is atomic (temporary file + ``os.replace``, with the
 mode the umask gives), and a lock file (``filelock``) guarantees that two
 processes never train the same run: the second waits, then finds the run finished.
 
-Every file the store reads is untrusted: one that does not parse, does not load or
-does not match its recorded checksum raises :class:`~arlib.errors.DamagedRunError`
-naming its path (:meth:`Run.problems` lists them all). Nothing is ever deleted: a
-damaged file that the grid may replace (an unfinished run's checkpoint) is renamed
-``<name>.damaged-<UTC time>`` first (:meth:`Run.move_aside`).
+Every file the store reads is untrusted and read one way: JSON strictly parsed (depth
+bounded, no bytes that are not UTF-8) and checked against the shape its readers rely on
+(:data:`SCHEMAS`), every ``.pt`` with ``torch.load(weights_only=True)`` (:func:`load_torch`:
+tensors, numbers, strings and containers, never a pickled callable), every ``.npz`` with
+``allow_pickle=False``. A file that does not parse, load, fit its shape or match its
+recorded checksum raises :class:`~arlib.errors.DamagedRunError` naming its path and why
+(:meth:`Run.problems` lists them all); nothing in it is executed. Nothing is ever deleted
+or overwritten: a damaged file that the grid may replace (an unfinished run's checkpoint)
+is renamed ``<name>.damaged-<UTC time>`` first (:meth:`Run.move_aside`); a damaged
+finished run is left byte-identical until ``arlib runs --repair <hash>``
+(:meth:`Run.repair`) moves its files aside the same way. Everything written is strict
+JSON: a non-finite number is written as ``null``.
+
+A run whose training loss stopped being finite is recorded as ``diverged``
+(``metrics.json`` status, with the epoch and the reason): it is over, like a finished
+run, but has no weights and is never analysed (:attr:`Run.diverged`).
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ import glob
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -57,12 +69,112 @@ from typing import Any
 import numpy as np
 from filelock import FileLock, Timeout
 
-from .config import RunConfig, config_from_dict
+from .config import RunConfig, config_from_dict, to_jsonable
 from .errors import ConfigError, DamagedRunError, StorageError
 
 # The files a run's checksums cover: every result file, not the checkpoint (rewritten every epoch).
 RESULT_FILES = ("config.json", "metrics.json", "provenance.json", "outcomes.npz", "analysis.json", "analysis.npz", "bound.json", "model.pt")
 CHECKSUMS = "checksums.json"
+# Result files a sealed run may lack without being damaged: the analysis products (recomputed
+# from the weights by `arlib analyse`) and the weights of runs committed without them.
+MAY_BE_ABSENT = frozenset({"analysis.json", "analysis.npz", "bound.json", "model.pt"})
+# What metrics.json's status says: training ended (finished or diverged), or was stopped by hand (sizing probes).
+OVER = ("finished", "diverged")
+
+
+# ----------------------------------------------------------------------------- shapes of the JSON files
+#
+# A schema is: a type (float: a finite number, never a bool; int; str; bool), None (null),
+# "number" (any number, NaN included: legacy per-epoch records), a tuple (any of these),
+# a frozenset (one of these literal values), a dict (a JSON object: "key" required, "key?"
+# optional, "*" the schema of every other key, other keys free when "*" is absent) or a list
+# of one schema (a JSON array of such items). Only what some reader relies on is spelled out.
+
+_NUM = (float, None)  # a finite number or null (strict JSON's NaN)
+_STATS = {"*": ("number", None, str, list, dict)}  # a table of statistics: read with float(), NaN when absent
+_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
+SCHEMAS: dict[str, Any] = {
+    "metrics.json": {
+        "status": frozenset(OVER + ("stopped",)),
+        "config_hash?": str,
+        "final?": ({"*": _NUM}, None),
+        "history?": [{"*": ("number", bool, str, None)}],
+        "diverged?": {"epoch": int, "reason": str},
+    },
+    "provenance.json": {
+        "git_commit?": str, "train_seconds?": _NUM, "eval_seconds?": _NUM, "started_at?": str, "finished_at?": str,
+        "device?": str, "precision?": str, "dataset?": str, "dataset_source?": str, "dataset_fingerprint?": str,
+        "seed?": int, "n_train?": int, "n_test?": int, "resumed_with_commits?": [str],
+    },
+    "analysis.json": {
+        "config_hash?": str, "num_classes?": int, "n_train?": int, "n_test?": int,
+        "train_margin?": _STATS, "test_margin?": _STATS, "test_true_prob?": _STATS, "pgd?": _STATS, "gaps?": _STATS,
+        "loss_variation?": {"*": _STATS},
+        "spectral?": {"spectral_complexity?": _NUM, "log_spectral_complexity?": _NUM,
+                      "spectral_norms?": {"*": _NUM}, "sv_std_operator?": {"*": _NUM}, "sv_std_reshaped?": {"*": _NUM}},
+    },
+    "bound.json": {
+        "version": int, "hash": str, "w_min": _NUM, "w_min_pair": [int], "n_layers": int, "n_wide": int,
+        "layers": [{"layer": str, "sigma_min": _NUM, "sigma_max": _NUM, "n_values": int, "dim_in": int, "dim_out": int, "wide": bool}],
+        "log10_prod_sigma_min": _NUM, "log10_prod_sigma_min_not_wide": _NUM, "v_min": _NUM, "v_q01": _NUM, "v_median": _NUM,
+        "v_n": int, "input_dim": int, "u_min": _NUM, "u_median": _NUM, "log10_u_lower": _NUM,
+    },
+    CHECKSUMS: {"sha256": {"*": _HEX64}},
+}
+
+
+def _shape_problem(value: Any, schema: Any, where: str) -> str | None:
+    """Why ``value`` does not fit ``schema`` (``<where>: <what>``), or None."""
+    if isinstance(schema, tuple):
+        whys = [_shape_problem(value, s, where) for s in schema]
+        return None if None in whys else min(whys, key=len)
+    if isinstance(schema, frozenset):
+        return None if isinstance(value, str) and value in schema else f"{where} must be one of {sorted(schema)}, got {_show(value)}"
+    if isinstance(schema, dict):
+        if not isinstance(value, dict):
+            return f"{where} must be an object, got {_show(value)}"
+        for key, sub in schema.items():
+            name = key.rstrip("?")
+            if key == "*":
+                continue
+            if name in value:
+                why = _shape_problem(value[name], sub, f"{where}.{name}")
+                if why:
+                    return why
+            elif not key.endswith("?"):
+                return f"{where}.{name} is missing"
+        if "*" in schema:
+            for name, v in value.items():
+                if name not in schema and f"{name}?" not in schema:
+                    why = _shape_problem(v, schema["*"], f"{where}.{name}")
+                    if why:
+                        return why
+        return None
+    if isinstance(schema, list):
+        if not isinstance(value, list):
+            return f"{where} must be an array, got {_show(value)}"
+        for i, v in enumerate(value):
+            why = _shape_problem(v, schema[0], f"{where}[{i}]")
+            if why:
+                return why
+        return None
+    if schema is None:
+        return None if value is None else f"{where} must be null, got {_show(value)}"
+    if schema == "number":
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else f"{where} must be a number, got {_show(value)}"
+    if schema is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else f"{where} must be a finite number, got {_show(value)}"
+    if schema is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else f"{where} must be an integer, got {_show(value)}"
+    if isinstance(schema, re.Pattern):
+        return None if isinstance(value, str) and schema.match(value) else f"{where} must be a SHA-256 hex digest, got {_show(value)}"
+    return None if isinstance(value, schema) else f"{where} must be {schema.__name__}, got {_show(value)}"
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, (dict, list)) else ("an object" if isinstance(value, dict) else "an array")
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def default_root() -> Path:
@@ -166,7 +278,8 @@ def sha256_file(path: Path) -> str:
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+    """``obj`` as strict JSON (a non-finite number becomes null: :func:`arlib.config.to_jsonable`), written atomically."""
+    atomic_write_bytes(path, (json.dumps(to_jsonable(obj), indent=1, sort_keys=True, allow_nan=False) + "\n").encode())
 
 
 def atomic_torch_save(path: Path, obj: Any) -> None:
@@ -191,15 +304,8 @@ class Run:
         return self.path / name
 
     def read_json(self, name: str) -> Any:
-        """A JSON object of the run; DamagedRunError naming the file if it does not parse."""
-        path = self.file(name)
-        try:
-            obj = json.loads(path.read_bytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise DamagedRunError(path, f"not valid JSON ({getattr(e, 'msg', None) or e.reason})") from None
-        if not isinstance(obj, dict):
-            raise DamagedRunError(path, "not a JSON object")
-        return obj
+        """A JSON object of the run, checked against its shape in :data:`SCHEMAS`; DamagedRunError naming the file and why if it is not one."""
+        return read_json_file(self.file(name), SCHEMAS.get(name))
 
     @property
     def config(self) -> RunConfig:
@@ -214,22 +320,45 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        """Whether training finished (only then is ``metrics.json`` written); DamagedRunError if it does not parse."""
-        return self.file("metrics.json").exists() and self.read_json("metrics.json").get("status") == "finished"
+        """Whether training is over, finished or diverged (only then is ``metrics.json`` written); DamagedRunError if it does not parse."""
+        return self.file("metrics.json").exists() and self.read_json("metrics.json")["status"] in OVER
+
+    @property
+    def diverged(self) -> bool:
+        """Whether training ended on a non-finite loss (then there are no weights, no final metrics and no analysis)."""
+        return self.file("metrics.json").exists() and self.read_json("metrics.json")["status"] == "diverged"
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the run was ever finished (a ``metrics.json`` or ``checksums.json`` exists): its files are results, never rewritten."""
+        return self.file("metrics.json").exists() or self.file(CHECKSUMS).exists()
 
     @property
     def analysed(self) -> bool:
         return self.file("analysis.json").exists() and self.file("analysis.npz").exists()
 
     def status(self) -> str:
-        """new | partial | finished | analysed, or damaged when a file does not parse or match its checksum."""
+        """new | partial | finished | analysed | diverged, or damaged when a file does not parse, fit its shape or match its checksum."""
         if self.problems(deep=False):
             return "damaged"
         if self.finished:
-            return "analysed" if self.analysed else "finished"
+            return "diverged" if self.diverged else "analysed" if self.analysed else "finished"
         if self.file("checkpoint.pt").exists():
             return "partial"
         return "new"
+
+    def weights(self, problems: list[str] | None = None) -> str:
+        """``present``, ``absent`` (runs committed before issue 19 have none) or ``damaged`` (among ``problems``, default :meth:`problems`)."""
+        path = self.file("model.pt")
+        if not path.is_file():
+            return "absent"
+        problems = self.problems(deep=False) if problems is None else problems
+        return "damaged" if any(p.startswith(f"{path}: ") for p in problems) else "present"
+
+    def divergence(self) -> str:
+        """Why a diverged run was left out, one phrase: ``diverged at epoch 3 (training loss nan at batch 2)``."""
+        d = self.read_json("metrics.json").get("diverged") or {}
+        return f"diverged at epoch {d.get('epoch', '?')} ({d.get('reason', 'loss not finite')})"
 
     def metrics(self) -> dict:
         return self.read_json("metrics.json")
@@ -254,7 +383,7 @@ class Run:
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # ValueError: also an array of pickled objects
             raise DamagedRunError(path, f"not a readable .npz archive ({type(e).__name__})") from None
         return arrays
 
@@ -294,7 +423,7 @@ class Run:
         if not self.file("config.json").is_file():
             return [f"{self.file('config.json')}: missing"]
         attempt(lambda: self.config)
-        for name, key in (("metrics.json", "config_hash"), ("analysis.json", "config_hash"), ("provenance.json", None)):
+        for name, key in (("metrics.json", "config_hash"), ("analysis.json", "config_hash"), ("bound.json", "hash"), ("provenance.json", None)):
             if self.file(name).is_file():
                 obj = attempt(lambda: self.read_json(name))
                 if obj is not None and key and obj.get(key) not in (None, self.hash):
@@ -303,27 +432,46 @@ class Run:
             for name in ("analysis.npz", "outcomes.npz"):
                 if self.file(name).is_file():
                     attempt(lambda: self._read_npz(name))
-            for name in ("model.pt", "checkpoint.pt"):
-                if self.file(name).is_file():
-                    why = _torch_file_problem(self.file(name), weights=name == "model.pt")
-                    if why:
-                        out.append(f"{self.file(name)}: {why}")
+            if self.file("model.pt").is_file():
+                attempt(lambda: load_state_dict(self.file("model.pt")))
+            if self.file("checkpoint.pt").is_file():
+                attempt(lambda: load_torch(self.file("checkpoint.pt")))
         recorded = attempt(lambda: self.read_json(CHECKSUMS)) if self.file(CHECKSUMS).is_file() else None
         for name, digest in ((recorded or {}).get("sha256") or {}).items():
             f = self.file(name)
-            if name in RESULT_FILES and f.is_file() and not any(p.startswith(f"{f}: ") for p in out) and sha256_file(f) != digest:
+            if name not in RESULT_FILES or any(p.startswith(f"{f}: ") for p in out):
+                continue
+            if not f.is_file():
+                if name not in MAY_BE_ABSENT:
+                    out.append(f"{f}: missing (its checksum is recorded in {CHECKSUMS})")
+            elif sha256_file(f) != digest:
                 out.append(f"{f}: content differs from its recorded checksum")
         return out
 
-    def move_aside(self, name: str) -> Path:
+    def move_aside(self, name: str, when: str | None = None) -> Path:
         """Rename a damaged file to ``<name>.damaged-<UTC time>`` (evidence is kept, never deleted)."""
         src = self.file(name)
-        dest = src.with_name(f"{name}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+        dest = src.with_name(f"{name}.damaged-{when or time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
         try:
             os.replace(src, dest)
         except OSError as e:
             raise storage_error(dest, e) from None
         return dest
+
+    def repair(self) -> list[Path]:
+        """Move every file of a damaged run aside (``<name>.damaged-<UTC time>``), so that the grid trains it anew.
+
+        The explicit step ``arlib runs --repair <hash>`` takes; nothing else ever moves a finished
+        run's files. A run without problems is left as it is (returns []). A config.json that
+        is sound is kept: the folder stays the run of that config.
+        """
+        problems = self.problems(deep=True)
+        if not problems:
+            return []
+        when = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        config_damaged = any(p.startswith(f"{self.file('config.json')}: ") for p in problems)
+        names = [*RESULT_FILES, CHECKSUMS, "checkpoint.pt"]
+        return [self.move_aside(n, when) for n in names if self.file(n).is_file() and (n != "config.json" or config_damaged)]
 
     def lock(self, timeout: float = -1) -> FileLock:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -382,26 +530,81 @@ class Store:
         return [Run(p) for p in sorted(base.iterdir()) if (p / "config.json").exists()]
 
 
-def _torch_file_problem(path: Path, weights: bool) -> str | None:
-    """Why a torch.save file does not load, or None.
+# ----------------------------------------------------------------------------- the one way to read a result file
 
-    ``weights``: load it as a state dict of tensors (``weights_only``, no pickled code).
-    Otherwise (a checkpoint, which also holds RNG states) only verify the CRC of every record
-    of its zip container, which catches truncation and flipped bits without unpickling.
+
+def read_json_file(path: Path, schema: Any = None) -> dict:
+    """The JSON object in ``path``, checked against ``schema`` (:data:`SCHEMAS`); DamagedRunError naming the file otherwise.
+
+    Not UTF-8, not JSON, nested too deep for the parser, a number too long, not an object,
+    or of the wrong shape: each is one reason. ``NaN`` tokens parse (per-epoch records of
+    stopped probes hold them); the schema says where a non-finite number is allowed.
     """
     try:
-        if weights:
-            import torch
+        obj = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise
+    except UnicodeDecodeError as e:
+        raise DamagedRunError(path, f"not UTF-8 text (byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise DamagedRunError(path, f"not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise DamagedRunError(path, "not valid JSON (nested too deeply)") from None
+    except ValueError as e:  # e.g. an integer longer than Python converts
+        raise DamagedRunError(path, f"not valid JSON ({_first_line(e)})") from None
+    except OSError as e:
+        raise DamagedRunError(path, f"cannot be read ({e.strerror or type(e).__name__})") from None
+    if not isinstance(obj, dict):
+        raise DamagedRunError(path, "not a JSON object")
+    why = _shape_problem(obj, schema, path.name) if schema is not None else None
+    if why:
+        raise DamagedRunError(path, why)
+    return obj
 
-            torch.load(path, map_location="cpu", weights_only=True)
-        else:
-            with zipfile.ZipFile(path) as z:
-                bad = z.testzip()
-            if bad is not None:
-                return f"record {bad} fails its CRC"
-    except Exception as e:  # any failure to load means damaged; the type says how
-        return f"does not load ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
-    return None
+
+# numpy's uint32 arrays, which checkpoints written before issue 21 held (numpy's RNG state): data, never code.
+def _numpy_array_globals() -> list:
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # NumPy 1
+        from numpy.core.multiarray import _reconstruct
+    return [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 
 
-__all__ = ["Store", "Run", "Timeout", "RESULT_FILES", "CHECKSUMS", "sha256_file", "remove_stale_tmp", "inputs_fingerprint", "atomic_write_json", "atomic_write_bytes", "atomic_torch_save", "default_root"]
+def load_torch(path: Path, map_location: Any = "cpu") -> Any:
+    """``torch.load`` of a results-store file, weights only: tensors, numbers, strings, containers and uint32 arrays.
+
+    A pickled callable (code) is refused by the unpickler before anything runs; that, and
+    any other failure to load, is a :class:`DamagedRunError` naming the file.
+    """
+    import torch
+
+    try:
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # truncated zip, garbage, a foreign or malicious pickle: the type says how
+        refused = re.search(r"(?:unsupported|Unsupported) (?:GLOBAL|global:? (?:GLOBAL )?)\s*([\w.]+)", str(e))
+        if refused:
+            raise DamagedRunError(path, f"does not load (it holds a pickled callable, {refused[1]}, which is never run)") from None
+        raise DamagedRunError(path, f"does not load ({type(e).__name__}: {_first_line(e, 100)})") from None
+
+
+def load_state_dict(path: Path, map_location: Any = "cpu") -> dict:
+    """The weights in ``model.pt``: :func:`load_torch`, and a mapping of names to tensors."""
+    import torch
+
+    state = load_torch(path, map_location)
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise DamagedRunError(path, "does not load (not a state dict of tensors)")
+    return state
+
+
+def _first_line(e: BaseException, limit: int = 120) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:limit] if text else ""
+
+
+__all__ = ["Store", "Run", "Timeout", "RESULT_FILES", "CHECKSUMS", "SCHEMAS", "sha256_file", "remove_stale_tmp", "inputs_fingerprint", "atomic_write_json",
+           "atomic_write_bytes", "atomic_torch_save", "default_root", "read_json_file", "load_torch", "load_state_dict"]

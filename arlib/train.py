@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import os
 import platform
 import random
@@ -39,7 +40,7 @@ from . import __version__, data, models
 from .attacks import fgsm, pgd
 from .config import RunConfig
 from .errors import DamagedRunError
-from .store import Run, Store, atomic_torch_save, atomic_write_json
+from .store import Run, Store, atomic_torch_save, atomic_write_json, load_state_dict, load_torch
 
 EpochHook = Callable[[nn.Module, int], "dict | None"]
 
@@ -137,8 +138,15 @@ def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv, generator, 
     return x
 
 
+class Diverged(Exception):
+    """The training loss stopped being a finite number: the run is over (recorded ``diverged``), not an error."""
+
+
 def train_epoch(model, optimizer, split: data.Split, cfg: RunConfig, generator: torch.Generator, device, autocast, progress=None) -> dict:
-    """One pass over ``split`` in shuffled mini-batches; returns running loss/accuracy."""
+    """One pass over ``split`` in shuffled mini-batches; returns running loss/accuracy.
+
+    Raises :class:`Diverged` at the first batch whose loss is not finite (its weights are lost already).
+    """
     transform = data.train_transform(cfg.data.dataset) if cfg.data.augment else (lambda x, g=None: data.test_transform(cfg.data.dataset)(x))
     order = torch.randperm(len(split), generator=generator)
     bs = cfg.train.batch_size
@@ -157,7 +165,10 @@ def train_epoch(model, optimizer, split: data.Split, cfg: RunConfig, generator: 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total_loss += loss.item() * len(yb)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise Diverged(f"training loss {value} at batch {start // bs + 1}")
+        total_loss += value * len(yb)
         total_correct += (logits.argmax(1) == yb).sum().item()
         seen += len(yb)
         if progress is not None:
@@ -273,19 +284,28 @@ def provenance(cfg: RunConfig, ds: data.Dataset, device, precision: str, commit:
 
 
 def _rng_state(generator: torch.Generator) -> dict:
+    """Every RNG's state as tensors, numbers and lists: what ``torch.load(weights_only=True)`` reads back."""
+    kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
     return {
         "generator": generator.get_state(),
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
     }
 
 
 def _set_rng_state(generator: torch.Generator, state: dict) -> None:
+    """Restore :func:`_rng_state`'s states (or the tuples checkpoints held before issue 21)."""
     generator.set_state(state["generator"])
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    n, p = state["numpy"], state["python"]
+    if isinstance(n, dict):
+        n = (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    if isinstance(p, dict):
+        p = (p["version"], tuple(p["internal"]), p["gauss_next"])
+    np.random.set_state(n)
+    random.setstate(p)
 
 
 def epoch_hooks_for(cfg: RunConfig, model: nn.Module, input_hw: int, device) -> list[EpochHook]:
@@ -312,10 +332,11 @@ def warn(msg: str) -> None:
 
 
 def require_sound(run: Run) -> Run:
-    """``run`` if its files parse and match their checksums; else DamagedRunError naming the first bad file.
+    """``run`` if its files parse, fit their shapes and match their checksums; else DamagedRunError naming the first bad file.
 
-    A finished run whose files are damaged is reported, never silently retrained: its
-    numbers may already be in a book or a paper.
+    A finished run whose files are damaged is reported, never silently retrained or
+    rewritten: its numbers may already be in a book or a paper (``arlib runs --repair``
+    moves it aside explicitly).
     """
     problems = run.problems(deep=False)
     if problems:
@@ -338,18 +359,22 @@ def _repair_unfinished(run: Run, cfg: RunConfig) -> None:
         warn(f"{e.path} was damaged ({e.reason}); kept as {moved.name} and written anew")
 
 
-def _load_checkpoint(run: Run, device) -> dict | None:
-    """The run's checkpoint, or None when there is none or it does not load (then it is moved aside)."""
+def _load_checkpoint(run: Run) -> dict | None:
+    """The run's checkpoint, or None when there is none or it does not load (then it is moved aside).
+
+    Read weights only (:func:`arlib.store.load_torch`): a checkpoint that holds pickled code
+    is refused before anything in it runs, moved aside like any other damaged one.
+    """
     path = run.file("checkpoint.pt")
     if not path.exists():
         return None
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
+        ckpt = load_torch(path)  # on the CPU: the RNG states must stay there; load_state_dict moves the rest
         if not isinstance(ckpt, dict) or not _CHECKPOINT_KEYS <= set(ckpt):
-            raise ValueError("not an arlib checkpoint")
+            raise DamagedRunError(path, "not an arlib checkpoint")
         return ckpt
-    except Exception as e:  # any way of not loading (truncated zip, garbage, foreign pickle) means damaged
-        discard_checkpoint(run, f"{type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}")
+    except DamagedRunError as e:
+        discard_checkpoint(run, e.reason)
         return None
 
 
@@ -380,11 +405,13 @@ def train_run(
     unfinished run's damaged checkpoint, config or provenance is moved aside
     (``<name>.damaged-<time>``) and the run trains from the start.
     """
+    global saved_note
     store = store or Store()
     device = device or default_device()
     existing = store.find(cfg)
-    if existing is not None and existing.finished:
-        return require_sound(existing)
+    if existing is not None and existing.sealed:  # once finished, its files are results: never retrained over
+        if require_sound(existing).finished:
+            return existing
     # The commit of the code that trains, read now: the tree may move on during a long run.
     commit = git_commit()
     ds = data.prepare_run(cfg, data_root)  # fails before anything is written when data is missing
@@ -397,8 +424,8 @@ def train_run(
         tune_cpu_allocator()
     run = store.run(cfg)
     with run.lock(lock_timeout):  # raises store.Timeout if another process holds it past lock_timeout
-        if run.finished:
-            return require_sound(run)
+        if run.sealed and require_sound(run).finished:
+            return run
         _repair_unfinished(run, cfg)
         precision = resolve_precision(cfg.train.precision, device)
         autocast = autocast_for(precision, device)
@@ -414,7 +441,7 @@ def train_run(
         generator, model, optimizer, scheduler = fresh()
         history, elapsed, start_epoch = [], 0.0, 0
         ckpt_path = run.file("checkpoint.pt")
-        ckpt = _load_checkpoint(run, device)
+        ckpt = _load_checkpoint(run)
         if ckpt is not None:
             try:
                 model.load_state_dict(ckpt["model"])
@@ -451,13 +478,20 @@ def train_run(
             record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
             if epoch == start_epoch > 0:
                 record["resumed"] = True  # this process restarted from the checkpoint of the epoch before
-            record.update(train_epoch(model, optimizer, ds.train, cfg, generator, device, autocast, bar))
+            try:
+                record.update(train_epoch(model, optimizer, ds.train, cfg, generator, device, autocast, bar))
+            except Diverged as e:
+                bar.close()
+                return _record_diverged(run, cfg, prov, history, elapsed + time.perf_counter() - t0, epoch + 1, str(e))
             scheduler.step()
             for hook in hooks:
                 out = hook(model, epoch)
                 if out:
                     record.update(out)
             test = clean_eval(model, monitored, cfg.data.dataset, device, cfg.eval.batch_size)
+            if not math.isfinite(test["loss"]):
+                bar.close()
+                return _record_diverged(run, cfg, prov, history, elapsed + time.perf_counter() - t0, epoch + 1, f"test loss {test['loss']} after the epoch")
             record.update(test_loss=test["loss"], test_acc=test["acc"])
             record["seconds"] = time.perf_counter() - t0
             elapsed += record["seconds"]
@@ -466,6 +500,7 @@ def train_run(
                 ckpt_path,
                 {"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(generator), "history": history, "elapsed": elapsed},
             )
+            saved_note = f"epoch {epoch + 1} of {cfg.train.epochs} of run {cfg.hash} is checkpointed in {run.path}"
             if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < cfg.train.epochs:
                 bar.close()
                 return run
@@ -474,12 +509,38 @@ def train_run(
         t0 = time.perf_counter()
         metrics, outcomes = final_evaluation(model, ds, cfg, device)
         eval_seconds = time.perf_counter() - t0
+        for k in ("train_loss", "test_loss"):
+            if not math.isfinite(metrics[k]):
+                return _record_diverged(run, cfg, prov, history, elapsed, cfg.train.epochs, f"final {k.replace('_', ' ')} {metrics[k]}")
         prov.update(train_seconds=elapsed, eval_seconds=eval_seconds, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         atomic_torch_save(run.file("model.pt"), model.state_dict())
         run.save_outcomes(outcomes)
         atomic_write_json(run.file("provenance.json"), prov)
         atomic_write_json(run.file("metrics.json"), {"status": "finished", "config_hash": cfg.hash, "final": metrics, "history": history})
         run.seal()
+        saved_note = f"run {cfg.hash} finished in {run.path}"
+    return run
+
+
+# What this process last saved, for the one line a stopping signal prints (arlib.cli).
+saved_note: str | None = None
+
+
+def _record_diverged(run: Run, cfg: RunConfig, prov: dict, history: list, elapsed: float, epoch: int, reason: str) -> Run:
+    """End a run whose loss stopped being finite: ``metrics.json`` says ``diverged``, when and why; no weights, no final metrics.
+
+    The final losses are written as null (strict JSON has no NaN), which
+    :func:`arlib.regimes.is_diverged` reads as diverged; the run is sealed like a finished one
+    and never retrained (the same config would diverge the same way).
+    """
+    global saved_note
+    prov.update(train_seconds=elapsed, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    atomic_write_json(run.file("provenance.json"), prov)
+    atomic_write_json(run.file("metrics.json"), {"status": "diverged", "config_hash": cfg.hash, "diverged": {"epoch": epoch, "reason": reason},
+                                                 "final": {"train_loss": None, "test_loss": None}, "history": history})
+    run.seal()
+    saved_note = f"run {cfg.hash} diverged and is recorded in {run.path}"
+    warn(f"run {cfg.hash} {run.divergence()}: recorded as diverged; it is left out of the analysis, the grid's means and the book")
     return run
 
 
@@ -487,12 +548,7 @@ def load_model(run: Run, device: torch.device | None = None, num_classes: int | 
     """The trained fp32 model of a finished run, in eval mode."""
     device = device or default_device()
     cfg = run.config
-    try:
-        state = torch.load(run.file("model.pt"), map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # truncated, garbage or not a state dict: name the file, not the unpickler
-        raise DamagedRunError(run.file("model.pt"), f"does not load ({type(e).__name__})") from None
+    state = load_state_dict(run.file("model.pt"), map_location=device)  # weights only; DamagedRunError naming the file
     if num_classes is None:
         # The classifier's rows: every registered model ends in a Linear named ``fc``.
         num_classes = next(v.shape[0] for k, v in reversed(state.items()) if k.endswith("fc.weight"))
