@@ -82,9 +82,12 @@ def cell_flops(cfg: RunConfig) -> float:
     ds = cfg.data.dataset
     n_train = cfg.data.train_per_class * NUM_CLASSES[ds] if cfg.data.train_per_class else TRAIN_SIZE[ds]
     n_test = cfg.data.test_per_class * NUM_CLASSES[ds] if cfg.data.test_per_class else TEST_SIZE[ds]
+    e = cfg.eval
+    n_monitor = e.monitor_per_class * NUM_CLASSES[ds] if e.monitor_per_class else n_test
+    n_attacked = e.attack_per_class * NUM_CLASSES[ds] if e.attack_per_class else n_test
     train = cfg.train.epochs * n_train * step_flops(cfg)
-    per_epoch_eval = cfg.train.epochs * n_test * forward_flops(cfg.model, ds)
-    final_eval = (n_train + n_test) * forward_flops(cfg.model, ds) + n_test * cfg.eval.steps * pass_flops(cfg.model, ds, False)
+    per_epoch_eval = cfg.train.epochs * n_monitor * forward_flops(cfg.model, ds)
+    final_eval = (n_train + n_test) * forward_flops(cfg.model, ds) + n_attacked * e.steps * pass_flops(cfg.model, ds, False)
     return train + per_epoch_eval + final_eval
 
 

@@ -37,49 +37,75 @@ def verdict(frames, claim_id, **opts):
 # ----------------------------------------------------------------------------- the rule
 
 
-def test_compare_clear_trend_holds():
+def test_compare_clear_trend_holds_with_welch_interval():
+    from scipy import stats
+
     df = frame({4: {"delta_loss": [1.00, 1.02, 0.98]}, 16: {"delta_loss": [0.50, 0.52, 0.48]}})
     t = claims.compare(df, "delta_loss", -1, 4, 16)
     assert t.verdict == "holds"
     assert t.diff == pytest.approx(-0.5)
-    assert t.noise == pytest.approx(np.sqrt(2) * 0.02)
+    # No per-example outcomes: the seed component alone, Welch's t (here equal variances: df = 4).
+    assert t.change.se == pytest.approx(np.sqrt(2 * 0.02**2 / 3)) and t.change.df == pytest.approx(4.0)
+    assert t.change.ci[1] == pytest.approx(-0.5 + stats.t.ppf(0.975, 4) * t.change.se)
     assert t.lo == (pytest.approx(1.0), pytest.approx(0.02), 3)
+    assert "95 % CI" in t.evidence() and "resolution" in t.evidence()
 
 
-def test_compare_reversed_does_not_hold():
+def test_compare_reversed_is_contradicted():
     df = frame({4: {"delta_loss": [0.50, 0.52, 0.48]}, 16: {"delta_loss": [1.00, 1.02, 0.98]}})
-    assert claims.compare(df, "delta_loss", -1).verdict == "does not hold"
+    assert claims.compare(df, "delta_loss", -1).verdict == "contradicted"
 
 
-def test_compare_within_noise_is_inconclusive():
+def test_compare_within_noise_is_below_resolution():
     df = frame({4: {"delta_loss": [1.0, 0.8, 1.2]}, 16: {"delta_loss": [0.95, 0.75, 1.15]}})
     t = claims.compare(df, "delta_loss", -1)
-    assert t.verdict == "inconclusive" and t.reason == "within seed noise"
+    assert t.verdict == "below resolution" and t.reason == "interval includes 0"
+    assert t.change.resolution > abs(t.diff)
 
 
-def test_compare_single_seed_is_inconclusive_unless_noise_can_be_borrowed():
+def test_the_old_rule_would_have_judged_what_the_interval_cannot():
+    # |diff| > sqrt(s_lo² + s_hi²) (the old rule) but |t| = 2.0 < t(0.975, 4) = 2.78: below resolution now.
+    df = frame({4: {"x": [1.0, 1.1, 1.2]}, 16: {"x": [1.163, 1.263, 1.363]}})
+    t = claims.compare(df, "x", +1)
+    assert abs(t.diff) > np.sqrt(2) * 0.1
+    assert t.verdict == "below resolution"
+
+
+def test_compare_single_seed_has_no_interval_unless_noise_can_be_borrowed():
     one = frame({4: {"delta_loss": [1.0]}, 16: {"delta_loss": [0.5]}}, experiment="fgsm")
     t = claims.compare(one, "delta_loss", -1)
-    assert t.verdict == "inconclusive" and "single seed" in t.reason
+    assert t.verdict == "below resolution" and "no interval" in t.reason
     pgd = frame({4: {"delta_loss": [0.9, 0.91, 0.89]}, 16: {"delta_loss": [0.6, 0.61, 0.59]}})
     t = claims.compare(one, "delta_loss", -1, noise_df=pgd)
     assert t.verdict == "holds" and t.borrowed
-    assert t.noise == pytest.approx(np.sqrt(2) * 0.01)
+    assert t.change.se == pytest.approx(np.sqrt(2) * 0.01)
     assert "borrowed" in t.evidence()
 
 
-def test_compare_missing_cell_is_inconclusive():
+def test_compare_missing_cell_is_not_run():
     df = frame({4: {"delta_loss": [1.0, 1.1]}})
     t = claims.compare(df, "delta_loss", -1, 4, 16)
-    assert t.verdict == "inconclusive" and t.reason == "not run"
-    assert claims.compare(None, "delta_loss", -1).verdict == "inconclusive"
+    assert t.verdict == "not run" and t.reason == "not run"
+    assert claims.compare(None, "delta_loss", -1).verdict == "not run"
+
+
+def test_holm_over_the_column_can_withhold_a_verdict():
+    # p = 0.02 alone holds; in a family where 20 other trends are judged, Holm needs p < 0.05 / 21.
+    df = frame({4: {"x": [1.0, 1.1, 1.2]}, 16: {"x": [1.35, 1.45, 1.55]}})
+    t = claims.compare(df, "x", +1)
+    assert t.verdict == "holds" and 0.001 < t.change.p < 0.05
+    key = claims._trend_key(df, "x", 4.0, 16.0)
+    ctx = claims.Context(adjusted={key: min(1.0, 21 * t.change.p)})
+    t2 = claims.compare(df, "x", +1, ctx=ctx)
+    assert t2.verdict == "below resolution" and "Holm" in t2.reason
 
 
 def test_combine():
     assert claims.combine(["holds", "holds"]) == "holds"
-    assert claims.combine(["holds", "inconclusive"]) == "inconclusive"
-    assert claims.combine(["holds", "does not hold", "inconclusive"]) == "does not hold"
-    assert claims.combine([]) == "inconclusive"
+    assert claims.combine(["holds", "below resolution"]) == "below resolution"
+    assert claims.combine(["holds", "not run"]) == "not run"
+    assert claims.combine(["holds", "contradicted", "below resolution"]) == "contradicted"
+    assert claims.combine([]) == "not run"
 
 
 def test_claim_eps_defaults_to_4_and_16_else_the_grid_ends():
@@ -93,7 +119,7 @@ def test_a_block_run_at_one_eps_is_not_compared_with_itself():
     assert claims.claim_eps(deep) == (4.0, 16.0)
     pgd = frame({4: {"delta_loss": [0.30, 0.31], "test_acc": [36, 37]}, 16: {"delta_loss": [0.02, 0.03], "test_acc": [20, 21]}})
     v, ours = verdict({"pgd": pgd, "deep": deep}, "deep_same_trends")
-    assert v == "inconclusive" and "not run" in ours and "at ε=4 → 0.474" not in ours
+    assert v == "not run" and "not run" in ours and "at ε=4 → 0.474" not in ours
 
 
 # ----------------------------------------------------------------------------- the claims
@@ -102,10 +128,10 @@ def test_a_block_run_at_one_eps_is_not_compared_with_itself():
 def test_loss_gap_and_accuracy_claims():
     pgd = frame({0: {"delta_loss": [2.0, 2.1, 1.9], "test_acc": [80, 81, 79]},
                  4: {"delta_loss": [1.5, 1.55, 1.45], "test_acc": [70, 71, 69]},
-                 16: {"delta_loss": [0.8, 0.85, 0.75], "test_acc": [72, 73, 71]}})
+                 16: {"delta_loss": [0.8, 0.85, 0.75], "test_acc": [76, 77, 75]}})
     assert verdict({"pgd": pgd}, "loss_gap_falls")[0] == "holds"
     v, ours = verdict({"pgd": pgd}, "test_acc_falls")
-    assert v == "does not hold"  # accuracy rose 70 -> 72, beyond noise
+    assert v == "contradicted"  # accuracy rose 70 -> 76, beyond its interval
     assert "ε=4" in ours and "ε=16" in ours and "n=3" in ours
 
 
@@ -115,7 +141,7 @@ def test_margins_claim_needs_train_and_test():
     smaller = {k: [v - 1.0 for v in vals] for k, vals in base.items()}
     assert verdict({"pgd": frame({4: base, 16: smaller})}, "margins_concentrate")[0] == "holds"
     mixed = dict(smaller, test_margin_std=[3.0, 3.05, 2.95])
-    assert verdict({"pgd": frame({4: base, 16: mixed})}, "margins_concentrate")[0] == "does not hold"
+    assert verdict({"pgd": frame({4: base, 16: mixed})}, "margins_concentrate")[0] == "contradicted"
 
 
 def test_loss_variation_claim_checks_every_radius():
@@ -124,7 +150,7 @@ def test_loss_variation_claim_checks_every_radius():
     v, ours = verdict({"pgd": frame({4: lo, 16: hi})}, "loss_variation_falls")
     assert v == "holds" and "ε'=4" in ours
     hi_noisy = dict(hi, lv_mean_eps4=[0.13, 0.2, 0.06])
-    assert verdict({"pgd": frame({4: lo, 16: hi_noisy})}, "loss_variation_falls")[0] == "inconclusive"
+    assert verdict({"pgd": frame({4: lo, 16: hi_noisy})}, "loss_variation_falls")[0] == "below resolution"
 
 
 def sv_frame(std4: list[float], std16: list[float]) -> pd.DataFrame:
@@ -137,18 +163,18 @@ def test_sv_claim_counts_layers():
     rng = np.random.default_rng(0)
     s4 = list(1 + rng.random(12))
     assert verdict({"pgd": sv_frame(s4, [s - 0.3 for s in s4])}, "sv_std_falls")[0] == "holds"
-    assert verdict({"pgd": sv_frame(s4, [s + 0.3 for s in s4])}, "sv_std_falls")[0] == "does not hold"
+    assert verdict({"pgd": sv_frame(s4, [s + 0.3 for s in s4])}, "sv_std_falls")[0] == "contradicted"
     half = [s - 0.3 if i % 2 else s + 0.3 for i, s in enumerate(s4)]
     v, ours = verdict({"pgd": sv_frame(s4, half)}, "sv_std_falls")
-    assert v == "inconclusive"
-    assert "6 of 12 layers" in ours and "reshaped" in ours
+    assert v == "below resolution"
+    assert "6 of 12 layers" in ours and "raw spread" in ours
 
 
 def test_sv_claim_uses_the_b2_sums():
     # 10 of 12 layers fall a little, 2 rise a lot: the summed increase wins -> not "holds".
     s4 = [1.0] * 12
     s16 = [0.99] * 10 + [2.0, 2.0]
-    assert verdict({"pgd": sv_frame(s4, s16)}, "sv_std_falls")[0] == "inconclusive"
+    assert verdict({"pgd": sv_frame(s4, s16)}, "sv_std_falls")[0] == "below resolution"
 
 
 def test_fgsm_claim_borrows_pgd_noise():
@@ -158,8 +184,8 @@ def test_fgsm_claim_borrows_pgd_noise():
                   16: {"delta_loss": [0.6], "test_acc": [66]}}, experiment="fgsm")
     v, ours = verdict({"pgd": pgd, "fgsm": fgsm}, "fgsm_same_trends")
     assert v == "holds" and "borrowed" in ours
-    assert verdict({"fgsm": fgsm}, "fgsm_same_trends")[0] == "inconclusive"
-    assert verdict({"pgd": pgd}, "fgsm_same_trends") == ("inconclusive", "not run")
+    assert verdict({"fgsm": fgsm}, "fgsm_same_trends")[0] == "below resolution"
+    assert verdict({"pgd": pgd}, "fgsm_same_trends") == ("not run", "not run")
 
 
 def test_spectral_claim_turn_of_the_error_gap():
@@ -179,14 +205,22 @@ def test_spectral_claim_turn_of_the_error_gap():
     # Tightest clip leaves the error gap rising: the turn is not there.
     sp1_up = sp1.assign(delta_acc=np.where(sp1["eps"] == 16, 8.0, 6.4))
     frames = {"pgd": pgd, "spectral": pd.concat([sp1_up, sp3], ignore_index=True)}
-    assert verdict(frames, "spectral_turns_error_gap")[0] == "does not hold"
+    assert verdict(frames, "spectral_turns_error_gap")[0] == "contradicted"
+    # Without clipping the error gap falls: there is no rise to turn, so the premise is not met.
+    pgd_down = pgd.assign(delta_acc=np.where(pgd["eps"] == 16, pgd["delta_acc"] - 4, pgd["delta_acc"]))
+    v, ours = verdict({"pgd": pgd_down, "spectral": pd.concat([sp1, sp3], ignore_index=True)}, "spectral_turns_error_gap")
+    assert v == "premise not met" and "no rise to turn" in ours
 
 
 def test_pgd_accuracy_claim_and_error_gap_claim():
     pgd = frame({4: {"pgd_acc_correct": [40, 41, 39], "delta_acc": [5, 5.1, 4.9], "delta_loss": [1, 1.01, 0.99]},
                  16: {"pgd_acc_correct": [55, 56, 54], "delta_acc": [4, 4.1, 3.9], "delta_loss": [0.8, 0.81, 0.79]}})
     assert verdict({"pgd": pgd}, "pgd_acc_rises")[0] == "holds"
-    assert verdict({"pgd": pgd}, "error_gap_rises_cifar10")[0] == "does not hold"
+    fit = pgd.assign(train_acc=99.0)
+    assert verdict({"pgd": fit}, "error_gap_rises_cifar10")[0] == "contradicted"
+    # The same runs where the networks do not fit their training sets: B.3's premise fails, nothing is judged.
+    v, ours = verdict({"pgd": pgd.assign(train_acc=np.where(pgd["eps"] == 16, 45.0, 99.0))}, "error_gap_rises_cifar10")
+    assert v == "premise not met" and "45.0 % at ε 16" in ours and "[shown, not judged]" in ours
 
 
 def test_uncontrolled_rows_only_for_pgd_claims():
@@ -198,11 +232,11 @@ def test_uncontrolled_rows_only_for_pgd_claims():
 # ----------------------------------------------------------------------------- the ledger
 
 
-def test_evaluate_every_claim_on_empty_frames_is_inconclusive():
+def test_evaluate_every_claim_on_empty_frames_is_not_run():
     led = claims.evaluate({})
-    assert list(led.columns) == ["id", "section", "claim", "paper", "ours", "verdict"]
+    assert list(led.columns)[:7] == ["id", "section", "claim", "paper", "ours", "verdict", "reason"]
     assert len(led) == len(claims.CLAIMS)
-    assert set(led["verdict"]) == {"inconclusive"}
+    assert set(led["verdict"]) == {"not run"}
     assert led["paper"].str.len().min() > 20  # the paper's evidence is always there
 
 
@@ -249,30 +283,30 @@ def test_regime_ledger_explains_every_verdict_that_does_not_hold():
     weak = frame({4: 50.0, 8: 40.0, 16: 20.0}, {4: [0.30, 0.5, 0.1], 16: [0.29, 0.1, 0.45]})
     long = claims.regime_ledger([("low", {"pgd": weak}), ("high", {"pgd": fits})], ids=["loss_gap_falls"])
     assert list(long["regime"]) == ["low", "high"]
-    assert list(long["verdict"]) == ["inconclusive", "holds"]
+    assert list(long["verdict"]) == ["below resolution", "holds"]
     low_why = long.loc[0, "why"]
-    assert "low regime" in low_why and "within the seed noise" in low_why and "do not fit" in low_why and "50.0 / 20.0" in low_why
+    assert "low regime" in low_why and "includes 0" in low_why and "do not fit" in low_why and "50.0 / 20.0" in low_why
     assert long.loc[1, "why"] == ""
     assert "fit their adversarial training sets: clean training accuracy 99.0 / 98.0 / 92.0" in claims.fit_summary({"pgd": fits})
     wide = claims.ledger_wide(long)
     assert list(wide.columns) == ["section", "claim", "paper", "low", "high"] and wide.loc[0, "high"] == "holds"
     md = claims.verdicts_markdown(long)
-    assert ":::{dropdown} *low*: **inconclusive**\n" in md and ":::{dropdown} *high*: **holds**\nEvidence:" in md
+    assert ":::{dropdown} *low*: **below resolution**\n" in md and ":::{dropdown} *high*: **holds**\nEvidence:" in md
     assert md.count(":::{dropdown}") == md.count("\n:::\n") == len(long)  # one collapsed block per verdict
 
 
 def test_findings_table_links_each_claim_to_its_chapter():
     long = pd.DataFrame([
-        {"id": "a", "section": "B.4.2", "claim": "Clip <turns>", "paper": "Table 6", "regime": "low", "verdict": "inconclusive", "ours": "", "why": "x"},
+        {"id": "a", "section": "B.4.2", "claim": "Clip <turns>", "paper": "Table 6", "regime": "low", "verdict": "below resolution", "ours": "", "why": "x"},
         {"id": "a", "section": "B.4.2", "claim": "Clip <turns>", "paper": "Table 6", "regime": "high", "verdict": "holds", "ours": "", "why": ""},
-        {"id": "b", "section": "D.2 / Fig. 12", "claim": "PGD", "paper": "", "regime": "low", "verdict": "does not hold", "ours": "", "why": "y"},
+        {"id": "b", "section": "D.2 / Fig. 12", "claim": "PGD", "paper": "", "regime": "low", "verdict": "contradicted", "ours": "", "why": "y"},
         {"id": "b", "section": "D.2 / Fig. 12", "claim": "PGD", "paper": "", "regime": "high", "verdict": "holds", "ours": "", "why": ""},
     ])
     out = claims.findings_html(long, href=lambda ch: f"executed/{ch}.html")
     assert out.count("<tr>") == 3 and "<th>low</th><th>high</th>" in out
     assert '<a href="executed/B4_capacity.html">B.4.2</a>' in out and '<a href="executed/D_implementation.html">' in out
-    assert "Clip &lt;turns&gt;" in out and out.index("inconclusive") < out.index("holds")
-    assert "arbook-does-not-hold" in out
+    assert "Clip &lt;turns&gt;" in out and out.index("below resolution") < out.index("holds")
+    assert "arbook-contradicted" in out
     assert claims.findings_html(long.iloc[:0]).startswith("<p>")
 
 

@@ -587,10 +587,16 @@ def bound_terms_plot(bound: pd.DataFrame, note: str | None = None):
     if b.empty or "w_min" not in b:
         return _footer(_empty(fig, axes, "no run with weights or bound.json"), note)
     ax = axes[0][0]
-    s = _summary(b.assign(log10_w=np.log10(b["w_min"]), log10_v=np.log10(b["v_min"]), log10_u=np.log10(b["u_min"])),
-                 ["log10_w", "log10_prod_sigma_min", "log10_v", "log10_u_lower", "log10_u"])
-    for i, (m, lab) in enumerate((("log10_w", "min ‖w_y − w_ŷ‖₂"), ("log10_prod_sigma_min", "∏ σ_min (conv layers)"),
-                                  ("log10_v", "v_min proxy (l2)"), ("log10_u_lower", "their product (bound on u_min)"),
+    # A layer with sigma_min = 0 makes the product -inf (the bound is vacuous); the plot shows the product over the
+    # other layers, which is what can move with eps, and says so in the legend.
+    prod = b["log10_prod_sigma_min_nonzero"] if "log10_prod_sigma_min_nonzero" in b else b["log10_prod_sigma_min"]
+    zero = int(b["n_zero_sigma_min"].max()) if "n_zero_sigma_min" in b else 0
+    b = b.assign(log10_w=np.log10(b["w_min"]), log10_v=np.log10(b["v_min"]), log10_u=np.log10(b["u_min"]), log10_prod=prod)
+    b = b.assign(log10_u_lower_shown=b["log10_w"] + b["log10_prod"] + b["log10_v"])
+    s = _summary(b, ["log10_w", "log10_prod", "log10_v", "log10_u_lower_shown", "log10_u"])
+    over = " over layers with σ_min > 0" if zero else ""
+    for i, (m, lab) in enumerate((("log10_w", "min ‖w_y − w_ŷ‖₂"), ("log10_prod", f"∏ σ_min (conv layers{over})"),
+                                  ("log10_v", "v_min proxy (l2)"), ("log10_u_lower_shown", f"their product (bound on u_min{over})"),
                                   ("log10_u", "observed u_min (smallest positive margin)"))):
         _errorbar(ax, s, m, lab, color=f"C{i}")
     ax.set_ylabel("log10")

@@ -36,6 +36,7 @@ import pandas as pd
 
 from .. import profiles
 from ..bound import BOUND_FILE, BoundUnavailable, bound_terms
+from ..errors import DamagedRunError
 from ..grid import ensure as ensure_run
 from ..grid import expand
 from ..regimes import is_collapsed, is_degenerate, is_diverged
@@ -166,6 +167,9 @@ def _row(run: Run, experiment: str, profile_name: str) -> dict[str, Any]:
         for key in ("sv_std_operator", "sv_std_reshaped", "spectral_norms"):
             layers = dict(spec.get(key) or {})
             row[key] = {k: layers[k] for k in network_order(layers)}
+        # Scale-free spread: a layer whose weights only shrink keeps it, one whose spectrum concentrates lowers it.
+        std, top = row["sv_std_operator"], row["spectral_norms"]
+        row["sv_cv_operator"] = {k: std[k] / top[k] for k in std if top.get(k)}
         tp = summary.get("test_true_prob") or {}
         row["test_true_prob_mean"] = _float(tp.get("mean"))
     row["path"] = str(run.path)
@@ -304,19 +308,28 @@ def collect(
     """
     prof = resolve_profile(profile, eps_grid=eps_grid, spectral_grid=spectral_grid, seeds=seeds)
     store = store or Store.for_profile(prof.name)
-    rows = []
+    rows, damaged = [], []
     for cfg in cells(prof, experiment, dataset, with_claim_seeds=with_claim_seeds):
         if ensure:
             run = ensure_run(cfg, store, data_root=data_root, analyse=True, progress=progress)
         else:
-            run = store.find(cfg)
-            if run is None or not run.finished:
-                continue
+            try:
+                run = store.find(cfg)
+                if run is None or not run.finished:
+                    continue
+                record_inputs(run.path)
+                rows.append(_row(run, experiment, prof.name))
+            except DamagedRunError as e:  # reported by `arlib runs`; the ledger reads the cell as not run
+                damaged.append(f"{e.path}: {e.reason}")
+            continue
         record_inputs(run.path)
         rows.append(_row(run, experiment, prof.name))
     if include_collapsed:
-        return _frame(rows)
+        df = _frame(rows)
+        df.attrs["damaged"] = tuple(damaged)
+        return df
     df = _frame([r for r in rows if not r["collapsed"]])
+    df.attrs["damaged"] = tuple(damaged)
     # Plain records, not a frame: pandas compares attrs when it concatenates frames.
     df.attrs["collapsed"] = tuple({k: r[k] for k in COLLAPSED_FIELDS} for r in rows if r["collapsed"])
     return df
@@ -328,7 +341,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         margin_cols = [f"{sp}_margin_{k}" for sp in ("train", "test") for k in ("mean", "std", "skewness", "median", "frac_below_zero", "abs_mean")]
         return pd.DataFrame(columns=["hash", "short", "profile"] + CELL_KEYS + ["seed", "epochs"] + METRICS
                             + ["collapsed", "commit", "train_minutes", "device", "precision", "data_source", "finished_at", "analysed"] + margin_cols
-                            + ["spectral_complexity", "log10_spectral_complexity", "sv_std_operator", "sv_std_reshaped", "spectral_norms",
+                            + ["spectral_complexity", "log10_spectral_complexity", "sv_std_operator", "sv_std_reshaped", "spectral_norms", "sv_cv_operator",
                                "test_true_prob_mean", "path"])
     return df.sort_values(["spectral_norm", "eps", "seed"], na_position="last").reset_index(drop=True)
 
@@ -579,7 +592,9 @@ def bound_table(df: pd.DataFrame, data_root=None, gamma: float | None = None) ->
     """Theorem 3.1's measurable quantities for every run of ``df`` (rows of :func:`collect`), one row per run.
 
     Columns: ``eps``, ``seed``, ``short``, ``w_min``, ``log10_prod_sigma_min`` (all conv
-    layers), ``n_wide`` / ``n_layers``, ``log10_prod_sigma_min_not_wide``, ``v_min``,
+    layers; -inf when a layer's smallest singular value is 0), ``n_zero_sigma_min`` (those layers),
+    ``log10_prod_sigma_min_nonzero`` (the product over the others), ``n_wide`` / ``n_layers``,
+    ``log10_prod_sigma_min_not_wide``, ``v_min``,
     ``v_median``, ``l2_radius_of_eps_ball`` (the l2 radius of the training l_inf ball,
     ``eps/255 * sqrt(input_dim)``, for scale), ``u_min``, ``log10_u_lower`` (the theorem's lower bound on ``u_min``),
     ``first_term`` = ``max(0, 1 - 10**log10_u_lower / gamma)`` with ``gamma`` (default: the
@@ -595,11 +610,20 @@ def bound_table(df: pd.DataFrame, data_root=None, gamma: float | None = None) ->
             rows.append({**base, "available": False})
             continue
         g = gamma if gamma is not None else b.get("u_median")
+        # A layer whose smallest singular value is 0 (to float precision) makes the product 0: log10 is -inf,
+        # which bound.json stores as null. Then u_lower = 0 and the first term is exactly 1 (vacuous), a number.
+        sig = [float(layer["sigma_min"]) for layer in b.get("layers", [])]
+        n_zero = sum(v <= 0 for v in sig)
+        nonzero = float(sum(math.log10(v) for v in sig if v > 0)) if sig else np.nan
         lu = b.get("log10_u_lower")
+        if lu is None and n_zero:
+            lu = -math.inf
         first = max(0.0, 1 - 10 ** lu / g) if (lu is not None and g) else np.nan
-        rows.append({**base, "available": True, "w_min": b["w_min"], "log10_prod_sigma_min": b["log10_prod_sigma_min"],
+        rows.append({**base, "available": True, "w_min": b["w_min"],
+                     "log10_prod_sigma_min": b["log10_prod_sigma_min"] if b.get("log10_prod_sigma_min") is not None else (-math.inf if n_zero else np.nan),
+                     "n_zero_sigma_min": n_zero, "log10_prod_sigma_min_nonzero": nonzero,
                      "n_wide": b["n_wide"], "n_layers": b["n_layers"],
-                     "log10_prod_sigma_min_not_wide": b["log10_prod_sigma_min_not_wide"],
+                     "log10_prod_sigma_min_not_wide": b["log10_prod_sigma_min_not_wide"] if b.get("log10_prod_sigma_min_not_wide") is not None else -math.inf,
                      "v_min": b["v_min"], "v_median": b["v_median"],
                      "l2_radius_of_eps_ball": float(r["eps"]) / 255 * math.sqrt(b.get("input_dim") or float("nan")),
                      "u_min": b["u_min"], "gamma": g,
