@@ -1028,3 +1028,31 @@ def findings_summary(long: pd.DataFrame) -> str:
     s3 = (f"It contradicts {names(failed)}: the change's interval excludes 0 against the paper's direction."
           if len(failed) else "Nothing these runs can resolve contradicts the paper.")
     return "<p>" + html.escape(" ".join([s1, s2, s3])) + " " + html.escape(scale_sentence()) + "</p>"
+
+
+def cell_resolution(df: pd.DataFrame, metric: str = "test_acc", old_images: int = 1000) -> pd.DataFrame:
+    """Per ε cell of ``df`` (rows of :func:`arlib.book.report.collect`): how precisely its mean of ``metric`` is known.
+
+    Columns: ``eps``, ``n`` (seeds), ``test images``, ``mean``, ``seed std``, ``SE seeds`` (std / √n),
+    ``SE images`` (the Poisson-bootstrap standard deviation of the cell mean over test-image resamples,
+    seeds fixed), ``SE`` (both), and ``SE, old design``: the same cell scored on ``old_images`` test images
+    (the image component scaled by √(N / old_images)) with one training subset for every seed (the
+    seed component as measured, which here also holds the draw of the training images: an upper
+    bound on the old design's).
+    """
+    rows = []
+    ctx = Context()
+    for eps in sorted(df["eps"].astype(float).unique()) if len(df) else []:
+        cell = _cell_rows(df, metric, eps)
+        v = _cell_values(df, metric, eps)
+        if not v.size:
+            continue
+        means, _, n_img = _image_means(cell, cell, metric, ctx)
+        se_img = float(np.std(means, ddof=1)) if means is not None else float("nan")
+        sd = float(np.std(v, ddof=1)) if v.size > 1 else float("nan")
+        se_seed = sd / math.sqrt(v.size) if v.size > 1 else float("nan")
+        old_img = se_img * math.sqrt(n_img / old_images) if n_img else float("nan")
+        rows.append({"eps": eps, "n": int(v.size), "test images": n_img, "mean": float(v.mean()), "seed std": sd,
+                     "SE seeds": se_seed, "SE images": se_img, "SE": math.hypot(se_seed, se_img) if v.size > 1 else float("nan"),
+                     f"SE, old design ({old_images:,} images)": math.hypot(se_seed, old_img) if v.size > 1 else float("nan")})
+    return pd.DataFrame(rows)
