@@ -47,7 +47,7 @@ other jobs while measuring; the probe runs are committed in results/probes):
   loss, which only the un-augmented runs reach on this budget.
 
 Chosen: 50 training images per class (500), 100 test images per class
-(1,000), Fixup ResNet-8 (ResNet-14 as B.4.1's deeper network), batch 32,
+(1,000; since the resolution design, all 10,000: RESOLUTION_PLAN_NOTES), Fixup ResNet-8 (ResNet-14 as B.4.1's deeper network), batch 32,
 lr 0.05 divided by 10 at epochs 30 and 36, 40 epochs, PGD-10 with step 2/255.
 ResNet-8 instead of the probed ResNet-14 because it is 1.6x faster per PGD
 step, which brings the 23-cell grid (with 3 seeds at eps 4 and 16) within
@@ -180,7 +180,7 @@ SMOKE = Profile(
 
 CPU = Profile(
     name="cpu",
-    description="small real reproduction on a 2-core CPU: CIFAR-10, 50 train / 100 test images per class, Fixup ResNet-8 (deeper: ResNet-14), 40 epochs, no augmentation",
+    description="small real reproduction on a 2-core CPU: CIFAR-10, 50 training images per class (drawn by the seed), all 10,000 test images, Fixup ResNet-8 (deeper: ResNet-14), 40 epochs, no augmentation",
     datasets={"cifar10": DataConfig("cifar10", train_per_class=50, test_per_class=None, subset_seed=None, augment=False)},
     model=ModelConfig("resnet8"),
     deep_model=ModelConfig("resnet14"),
@@ -263,7 +263,8 @@ accuracy 90.0 % at eps 8 (test 32.6 %), short of the bar. Its running
 adversarial accuracy rose from 28 % to 57 % in the 15 epochs at lr 0.005 and
 then stopped at lr 0.0005, so the schedule, not the network, was the limit.
 
-Chosen: 20 training / 100 test images per class, Fixup ResNet-20 (option A,
+Chosen: 20 training / 100 test images per class (since the resolution design
+all 10,000 test images: RESOLUTION_PLAN_NOTES), Fixup ResNet-20 (option A,
 268k parameters; deeper network: ResNet-32), batch 32, lr 0.05 for 75
 epochs, then 0.005 for 50 and 0.0005 for 25 (150 epochs), PGD-10 step
 2/255.
@@ -290,7 +291,7 @@ ResNet-32 would add ~1 h.
 
 CPU_HIGH = Profile(
     name="cpu-high",
-    description="high-capacity regime on a 2-core CPU: CIFAR-10, 20 train / 100 test images per class, Fixup ResNet-20 (deeper: ResNet-32), 150 epochs at lr 0.05 (/10 at 75 and 125), no augmentation",
+    description="high-capacity regime on a 2-core CPU: CIFAR-10, 20 training images per class (drawn by the seed), all 10,000 test images, Fixup ResNet-20 (deeper: ResNet-32), 150 epochs at lr 0.05 (/10 at 75 and 125), no augmentation",
     datasets={"cifar10": DataConfig("cifar10", train_per_class=20, test_per_class=None, subset_seed=None, augment=False)},
     model=ModelConfig("resnet20"),
     deep_model=ModelConfig("resnet32"),
