@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -60,7 +61,9 @@ def _config_from_args(args) -> "RunConfig":  # noqa: F821
     ):
         if value is not None:
             sections.setdefault(section, {})[field] = value
-    return cfg.replace(**sections) if sections else cfg
+    cfg = cfg.replace(**sections) if sections else cfg
+    _check_pgd_step(cfg.adv.method, cfg.adv.eps, cfg.adv.alpha, cfg.adv.steps, "adv")
+    return cfg
 
 
 def _check_root(root):
@@ -76,8 +79,17 @@ def cmd_train(args) -> int:
     _check_root(args.data_root)
     store = Store.for_profile(args.store or ("custom" if args.config else args.profile), args.results)
     run = ensure(cfg, store, args.data_root, analyse=args.analyse, progress=not args.quiet)
+    if run.diverged:  # a result, not an error: train_run said so on stderr when it happened
+        print(json.dumps({"run": run.hash, "path": str(run.path), "status": "diverged", "reason": run.divergence()}, indent=1))
+        return 0
     print(json.dumps({"run": run.hash, "path": str(run.path), **run.metrics()["final"]}, indent=1))
     return 0
+
+
+def _check_pgd_step(method: str, eps: float, alpha: float, steps: int, what: str) -> None:
+    """A PGD step of 0 never leaves the random start: refuse it instead of training or attacking with it."""
+    if method == "pgd" and eps > 0 and steps > 0 and alpha == 0:
+        raise ConfigError(f"{what}.alpha must be > 0 for PGD at eps {eps:g} (a step of 0 never moves from the random start)")
 
 
 def cmd_grid(args) -> int:
@@ -160,14 +172,37 @@ def _grid_on_slurm(args, store, cells, opts) -> int:
     return 0
 
 
-def _all_runs(results) -> list:
-    """Runs of every profile's store under the results root."""
-    from .store import Store, default_root
+def _results_root(results) -> Path:
+    from .store import default_root
 
     root = Path(results) if results else default_root()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"results root {root} is not a directory (--results or $ARLIB_RESULTS)")
+    return root
+
+
+def _all_runs(results) -> list:
+    """Runs of every profile's store under the results root ([] when there is none; ConfigError when it is a file)."""
+    from .store import Store
+
+    root = _results_root(results)
     if not root.is_dir():
         return []
     return [r for d in sorted(root.iterdir()) if (d / "runs").is_dir() for r in Store(d).runs()]
+
+
+def _one_run(results, prefix: str, store: str | None):
+    """The run whose hash starts with ``prefix`` (in store ``store`` if given); ConfigError saying how to choose otherwise."""
+    matches = [r for r in _all_runs(results) if r.hash.startswith(prefix) and (store is None or r.path.parent.parent.name == store)]
+    if len(matches) == 1:
+        return matches[0]
+    where = f" in store '{store}'" if store else ""
+    if not matches:
+        raise ConfigError(f"no run{where} under {_results_root(results)} has a hash starting with '{prefix}' (arlib runs lists them)")
+    if len({r.hash for r in matches}) == 1:
+        stores = sorted(r.path.parent.parent.name for r in matches)
+        raise ConfigError(f"run {matches[0].hash} is in {len(matches)} stores ({', '.join(stores)}): choose one with --store {stores[0]}")
+    raise ConfigError(f"'{prefix}' matches {len(matches)} runs{where} ({', '.join(sorted(r.hash for r in matches)[:4])}{', ...' if len(matches) > 4 else ''}): give more of the hash")
 
 
 def cmd_eval(args) -> int:
@@ -176,13 +211,14 @@ def cmd_eval(args) -> int:
     from .store import Run
     from .train import final_metrics, load_model, require_sound
 
-    matches = [r for r in _all_runs(args.results) if r.hash.startswith(args.run)]
-    if len(matches) != 1:
-        raise ConfigError(f"run '{args.run}' matches {len(matches)} runs")
-    run: Run = require_sound(matches[0])
+    run: Run = require_sound(_one_run(args.results, args.run, args.store))
+    if run.diverged:
+        raise ConfigError(f"run {run.hash} {run.divergence()}: it has no weights to attack")
     if not run.file("model.pt").exists():
-        raise ConfigError(f"run {run.hash} has no trained model (status: {run.status()})")
+        why = "model.pt is absent: runs committed before issue 19 kept no weights" if run.finished else f"status: {run.status()}"
+        raise ConfigError(f"run {run.hash} has no trained model ({why})")
     cfg = run.config
+    _check_pgd_step("pgd", args.eps, args.alpha, args.steps, "eval")
     ev = EvalConfig(eps=args.eps, alpha=args.alpha, steps=args.steps)
     cfg = cfg.replace(eval=vars(ev))
     ds = data.prepare_run(cfg, args.data_root)
@@ -197,60 +233,90 @@ def cmd_analyse(args) -> int:
     from .errors import DamagedRunError
     from .grid import analyse_run
 
-    done, damaged = 0, []
-    for run in _all_runs(args.results):
-        if args.run and not run.hash.startswith(args.run):
-            continue
+    runs = _all_runs(args.results)
+    if args.run:
+        runs = [r for r in runs if r.hash.startswith(args.run)]
+        if not runs:
+            raise ConfigError(f"no run under {_results_root(args.results)} has a hash starting with '{args.run}' (arlib runs lists them)")
+    done, damaged, diverged = 0, [], 0
+    for run in runs:
         try:
-            if run.finished and not run.analysed:
+            if run.diverged:
+                diverged += 1
+            elif run.finished and not run.analysed:
                 analyse_run(run, args.data_root)
                 done += 1
         except DamagedRunError as e:  # the others are still analysed
             damaged.append(f"{e.path}: {e.reason}")
-    print(f"analysed {done} runs")
+    print(f"analysed {done} runs" + (f" ({diverged} diverged, left out)" if diverged else ""))
     if damaged:
         raise ConfigError(f"{len(damaged)} runs with damaged files were skipped: {'; '.join(damaged)}")
     return 0
 
 
 def cmd_runs(args) -> int:
-    """The store as a table; a run whose files do not parse or match their checksums shows as ``damaged``.
+    """The store as a table; a run whose files do not parse, fit their shapes or match their checksums shows as ``damaged``.
 
-    ``--check`` also loads every analysis archive, model and checkpoint, and exits 1 listing
-    each damaged file (``<path>: <what>``) on stderr when any is.
+    ``weights``: ``present``, ``absent`` (runs committed before issue 19) or ``damaged``.
+    Diverged runs are listed after the table as excluded, with the reason. ``--check`` also
+    loads every analysis archive, model and checkpoint (weights only), and exits 1 listing
+    each damaged file (``<path>: <what>``) on stderr when any is. ``--repair HASH`` moves a
+    damaged run's files aside (``<name>.damaged-<time>``) so that the grid trains it anew.
     """
     from .grid import cell_status
     from .store import Store
 
+    if args.repair:
+        return _repair(args)
+    root = _results_root(args.results)
+    if args.check and not root.is_dir():
+        raise ConfigError(f"results root {root} does not exist: nothing to check (--results or $ARLIB_RESULTS)")
     rows = _all_runs(args.results)
     queued = {}
     for store in {Store(r.path.parent.parent) for r in rows}:
         queued.update(_queued(store))
-    print(f"{'profile':8s} {'hash':16s} {'status':9s} {'dataset':8s} {'model':9s} {'adv':5s} {'eps':>4s} {'sp':>4s} {'seed':>4s} {'train':>6s} {'test':>6s} {'pgd':>6s} {'min':>6s} job")
+    print(f"{'profile':8s} {'hash':16s} {'status':9s} {'dataset':8s} {'model':9s} {'adv':5s} {'eps':>4s} {'sp':>4s} {'seed':>4s} {'train':>6s} {'test':>6s} {'pgd':>6s} {'min':>6s} {'weights':8s} job")
     problems: list[str] = []
-    damaged = 0
+    damaged, excluded = 0, []
     for run in rows:
         profile = run.path.parent.parent.name
         found = run.problems(deep=args.check)
         if found:
             problems += found
             damaged += 1
-            print(f"{profile:8s} {run.hash:16s} {'damaged':9s}")
+            print(f"{profile:8s} {run.hash:16s} {'damaged':9s} {'':67s} {run.weights(found):8s} -")
             continue
         c = run.config
         m = run.metrics().get("final") or {} if run.finished else {}
-        secs = run.read_json("provenance.json").get("train_seconds", 0) if run.finished and run.file("provenance.json").exists() else 0
+        secs = run.read_json("provenance.json").get("train_seconds") if run.finished and run.file("provenance.json").exists() else 0
         fmt = lambda k: f"{m[k]:6.2f}" if isinstance(m.get(k), (int, float)) else f"{'-':>6s}"  # noqa: E731
         sp = "-" if c.train.spectral_norm is None else f"{c.train.spectral_norm:g}"
         status, job = cell_status(run, queued)
-        print(f"{profile:8s} {run.hash:16s} {status:9s} {c.data.dataset:8s} {c.model.name:9s} {c.adv.method:5s} {c.adv.eps:4g} {sp:>4s} {c.train.seed:4d} {fmt('train_acc')} {fmt('test_acc')} {fmt('pgd_acc_correct')} {(secs or 0) / 60:6.1f} {job or '-'}")
-    print(f"{len(rows)} runs" + (f", {damaged} damaged" if damaged else ""))
+        if run.diverged:
+            excluded.append(f"{profile}/{run.hash}: {run.divergence()}")
+        print(f"{profile:8s} {run.hash:16s} {status:9s} {c.data.dataset:8s} {c.model.name:9s} {c.adv.method:5s} {c.adv.eps:4g} {sp:>4s} {c.train.seed:4d} {fmt('train_acc')} {fmt('test_acc')} {fmt('pgd_acc_correct')} {(secs or 0) / 60:6.1f} {run.weights(found):8s} {job or '-'}")
+    print(f"{len(rows)} runs" + (f", {damaged} damaged" if damaged else "") + (f", {len(excluded)} diverged" if excluded else "") + f" in {root}")
+    for e in excluded:
+        print(f"excluded from analysis, means and the book: {e}")
+    if problems:
+        print("damaged runs are left as they are (stderr names each file); arlib runs --repair <hash> moves one's files aside so that it is trained anew")
     for p in problems:
         sys.stderr.write(f"arlib: damaged: {p}\n")
     if args.check:
         if problems:
             return 1
         print("every run's files parse, load and match their checksums")
+    return 0
+
+
+def _repair(args) -> int:
+    """``arlib runs --repair HASH``: the one step that moves a damaged run's files aside (kept as ``<name>.damaged-<time>``)."""
+    run = _one_run(args.results, args.repair, args.store)
+    moved = run.repair()
+    if not moved:
+        print(f"run {run.hash} has no damaged file; nothing moved")
+        return 0
+    print(f"run {run.hash}: moved {len(moved)} files aside ({', '.join(p.name for p in moved)}); the grid or arlib train trains it anew")
     return 0
 
 
@@ -331,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--eps", type=float, default=8)
     e.add_argument("--alpha", type=float, default=2)
     e.add_argument("--steps", type=int, default=10)
+    e.add_argument("--store", help="the store to look in when the hash is in several (e.g. smoke or custom, the folders under the results root)")
     e.set_defaults(fn=cmd_eval)
 
     a = sub.add_parser("analyse", aliases=["analyze"], help="analyse finished runs that have no analysis yet")
@@ -340,7 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="list the results store")
     common(r)
-    r.add_argument("--check", action="store_true", help="verify every run (parse, hashes, checksums, analysis, model and checkpoint load); exit 1 listing the damaged ones")
+    r.add_argument("--check", action="store_true", help="verify every run (parse, shapes, hashes, checksums, analysis, model and checkpoint load weights-only); exit 1 listing the damaged ones")
+    r.add_argument("--repair", metavar="HASH", help="move a damaged run's files aside (kept as <name>.damaged-<time>) so that it is trained anew")
+    r.add_argument("--store", help="with --repair: the store to look in when the hash is in several")
     r.set_defaults(fn=cmd_runs)
 
     b = sub.add_parser("book", help="execute the chapter notebooks and build the book")
@@ -358,8 +427,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C (locks released, temporary files removed), then one line."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
+def _stopped(args, signum: int) -> int:
+    """The one line a stopping signal prints: what was saved and how to go on; exit 128 + the signal's number."""
+    name = signal.Signals(signum).name
+    command = getattr(args, "command", "")
+    if command == "book":
+        saved = "chapters executed before it are kept, the one being executed is discarded; rerun the same command to go on"
+    elif command in ("train", "grid"):
+        train = sys.modules.get("arlib.train")
+        note = getattr(train, "saved_note", None)
+        saved = f"{note or 'no epoch was checkpointed yet'}; rerun the same command to resume"
+    elif command in ("analyse", "analyze"):
+        saved = "finished analyses are kept; rerun the same command for the rest"
+    else:
+        saved = "nothing was written"
+    sys.stderr.write(f"arlib: stopped by {name}; {saved}\n")
+    return 128 + signum
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
     try:
         return args.fn(args)
     except ArlibError as e:
@@ -379,8 +480,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"arlib: error: {storage_error(Path(e.filename or '?'), e)}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("arlib: interrupted (finished epochs are checkpointed; rerun to resume)\n")
-        return 130
+        return _stopped(args, signal.SIGINT)
+    except Stopped as e:
+        return _stopped(args, e.signum)
 
 
 if __name__ == "__main__":

@@ -67,11 +67,11 @@ def analyse_run(run: Run, data_root=None, lock_timeout: float = -1) -> None:
     per example (``outcomes.npz``), not a second attack. A diverged run is left as it is.
     """
     from . import analysis, bound, data
-    from .train import load_model, monitor_split
+    from .train import load_model, monitor_split, require_sound
 
     cfg = run.config
     with run.lock(lock_timeout):
-        if run.analysed or run.diverged:
+        if require_sound(run).analysed or run.diverged:  # damaged weights or outcomes are reported, never analysed
             return
         ds = data.prepare_run(cfg, data_root)
         model = load_model(run, num_classes=ds.num_classes)

@@ -124,12 +124,15 @@ SCHEMAS: dict[str, Any] = {
 
 
 def _shape_problem(value: Any, schema: Any, where: str) -> str | None:
-    """Why ``value`` does not fit ``schema`` (``<where>: <what>``), or None."""
+    """Why ``value`` does not fit ``schema`` (``<where> must be ..., got ...``), or None."""
     if isinstance(schema, tuple):
         whys = [_shape_problem(value, s, where) for s in schema]
-        return None if None in whys else min(whys, key=len)
-    if isinstance(schema, frozenset):
-        return None if isinstance(value, str) and value in schema else f"{where} must be one of {sorted(schema)}, got {_show(value)}"
+        if None in whys:
+            return None
+        for s, why in zip(schema, whys):  # the alternative of the value's own kind says best what is wrong inside it
+            if isinstance(s, dict) and isinstance(value, dict) or isinstance(s, list) and isinstance(value, list):
+                return why
+        return f"{where} must be {' or '.join(map(_kind, schema))}, got {_show(value)}"
     if isinstance(schema, dict):
         if not isinstance(value, dict):
             return f"{where} must be an object, got {_show(value)}"
@@ -143,12 +146,11 @@ def _shape_problem(value: Any, schema: Any, where: str) -> str | None:
                     return why
             elif not key.endswith("?"):
                 return f"{where}.{name} is missing"
-        if "*" in schema:
-            for name, v in value.items():
-                if name not in schema and f"{name}?" not in schema:
-                    why = _shape_problem(v, schema["*"], f"{where}.{name}")
-                    if why:
-                        return why
+        for name, v in value.items() if "*" in schema else ():
+            if name not in schema and f"{name}?" not in schema:
+                why = _shape_problem(v, schema["*"], f"{where}.{name}")
+                if why:
+                    return why
         return None
     if isinstance(schema, list):
         if not isinstance(value, list):
@@ -158,18 +160,29 @@ def _shape_problem(value: Any, schema: Any, where: str) -> str | None:
             if why:
                 return why
         return None
-    if schema is None:
-        return None if value is None else f"{where} must be null, got {_show(value)}"
-    if schema == "number":
-        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else f"{where} must be a number, got {_show(value)}"
-    if schema is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        return None if ok else f"{where} must be a finite number, got {_show(value)}"
-    if schema is int:
-        return None if isinstance(value, int) and not isinstance(value, bool) else f"{where} must be an integer, got {_show(value)}"
+    if isinstance(schema, frozenset):
+        ok = isinstance(value, str) and value in schema
+    elif isinstance(schema, re.Pattern):
+        ok = isinstance(value, str) and schema.match(value) is not None
+    elif schema is None:
+        ok = value is None
+    elif schema in ("number", float, int):
+        ok = isinstance(value, int if schema is int else (int, float)) and not isinstance(value, bool) and (schema != float or math.isfinite(value))
+    else:
+        ok = isinstance(value, schema)
+    return None if ok else f"{where} must be {_kind(schema)}, got {_show(value)}"
+
+
+def _kind(schema: Any) -> str:
+    """How a schema reads in a message: 'a finite number', 'an object', 'one of [...]'."""
+    if isinstance(schema, frozenset):
+        return f"one of {sorted(schema)}"
     if isinstance(schema, re.Pattern):
-        return None if isinstance(value, str) and schema.match(value) else f"{where} must be a SHA-256 hex digest, got {_show(value)}"
-    return None if isinstance(value, schema) else f"{where} must be {schema.__name__}, got {_show(value)}"
+        return "a SHA-256 hex digest"
+    if isinstance(schema, (dict, list)):
+        return "an object" if isinstance(schema, dict) else "an array"
+    return {None: "null", "number": "a number", float: "a finite number", int: "an integer", str: "a string", bool: "true or false",
+            list: "an array", dict: "an object"}.get(schema, str(schema))
 
 
 def _show(value: Any) -> str:
@@ -423,7 +436,8 @@ class Run:
         if not self.file("config.json").is_file():
             return [f"{self.file('config.json')}: missing"]
         attempt(lambda: self.config)
-        for name, key in (("metrics.json", "config_hash"), ("analysis.json", "config_hash"), ("bound.json", "hash"), ("provenance.json", None)):
+        # bound.json's "hash" is not compared: runs whose config gained fields were renamed (config_migrated) and keep the old one there.
+        for name, key in (("metrics.json", "config_hash"), ("analysis.json", "config_hash"), ("bound.json", None), ("provenance.json", None)):
             if self.file(name).is_file():
                 obj = attempt(lambda: self.read_json(name))
                 if obj is not None and key and obj.get(key) not in (None, self.hash):

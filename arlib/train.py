@@ -380,7 +380,7 @@ def _load_checkpoint(run: Run) -> dict | None:
 
 def discard_checkpoint(run: Run, why: str) -> None:
     moved = run.move_aside("checkpoint.pt")
-    warn(f"{run.file('checkpoint.pt')} does not load ({why}); kept as {moved.name}; training this run from the start")
+    warn(f"{run.file('checkpoint.pt')}: {why}; kept as {moved.name}; training this run from the start")
 
 
 def train_run(
@@ -450,7 +450,7 @@ def train_run(
                 _set_rng_state(generator, ckpt["rng"])
                 history, elapsed, start_epoch = ckpt["history"], ckpt["elapsed"], ckpt["epoch"]
             except Exception as e:  # loads, but does not fit this run: as damaged as one that does not load
-                discard_checkpoint(run, f"{type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''}")
+                discard_checkpoint(run, f"does not fit this run ({type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''})")
                 ckpt = None
                 generator, model, optimizer, scheduler = fresh()
         hooks = epoch_hooks_for(cfg, model, input_hw, device) + list(extra_hooks)
