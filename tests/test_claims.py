@@ -327,3 +327,28 @@ def test_a_regime_that_fits_only_up_to_eps_8_is_also_compared_there():
     assert "at ε=8" in long.loc[1, "ours"] and "at ε=16" in long.loc[0, "ours"]
     fits_all = {"pgd": pd.DataFrame([dict(r, train_acc=99.0) for r in rows])}
     assert len(claims.comparisons("x", fits_all)) == 1
+
+
+def test_a_damaged_run_reads_not_run_and_says_damaged(tmp_path):
+    """A store whose only run at ε 16 is damaged: the ledger says not run and names the damage, never raises."""
+    import shutil
+
+    from arlib.book import report
+    from arlib.store import Store, default_root
+
+    src = Store.for_profile("cpu", default_root())
+    done = [r for r in src.runs() if r.analysed]
+    if len(done) < 2:
+        pytest.skip("needs two analysed runs in the committed cpu store")
+    for r in done:
+        shutil.copytree(r.path, tmp_path / "runs" / r.hash)
+    store = Store(tmp_path)
+    victim = max(store.runs(), key=lambda r: r.config.adv.eps)
+    victim.file("metrics.json").write_text('{"status": "finished", "final": ')  # truncated
+    df = report.collect("cpu", "pgd", store=store, ensure=False)
+    assert victim.hash not in set(df["hash"]) and any(d["hash"] == victim.hash for d in df.attrs["damaged"])
+    eps_hi = float(victim.config.adv.eps)
+    t = claims.compare(df, "test_acc", -1, float(df["eps"].min()), eps_hi)
+    assert t.verdict == "not run" and "damaged" in t.reason and "metrics.json" in t.reason
+    led = claims.evaluate({"pgd": df})
+    assert set(led["verdict"]) <= set(claims.VERDICTS)

@@ -171,6 +171,8 @@ class Trend:
         text = f"{_name(self.metric)}: {cell(self.lo, self.eps_lo, self.collapsed[0])} → {cell(self.hi, self.eps_hi, self.collapsed[1])}"
         if self.interval():
             text += "; " + self.interval()
+        if "damaged" in self.reason:
+            text += f" ({self.reason})"
         return text + f" [{tag or (self.verdict if self.judged else 'shown, not judged')}]"
 
 
@@ -369,6 +371,10 @@ def compare(df: pd.DataFrame | None, metric: str, direction: int, eps_lo: float 
     p_adj = ctx.adjusted.get(key, float("nan")) if (judged and ctx.adjusted is not None) else (c.p if judged else float("nan"))
     if lo[2] == 0 or hi[2] == 0:
         verdict, reason = NOT_RUN, "not run"
+        broken = [d for d in (df.attrs.get("damaged", ()) if df is not None else ())
+                  if isinstance(d, Mapping) and d.get("eps") in (float(eps_lo), float(eps_hi))]
+        if broken:
+            reason = f"not run: {len(broken)} damaged run(s) ({'; '.join(d['problem'] for d in broken[:2])}; `arlib runs --check` lists them)"
     elif not c.defined:
         verdict, reason = BELOW, "one seed and no seed spread to borrow: no interval"
     elif not (p_adj < ALPHA):

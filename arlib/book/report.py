@@ -319,8 +319,10 @@ def collect(
                     continue
                 record_inputs(run.path)
                 rows.append(_row(run, experiment, prof.name))
-            except DamagedRunError as e:  # reported by `arlib runs`; the ledger reads the cell as not run
-                damaged.append(f"{e.path}: {e.reason}")
+            except DamagedRunError as e:  # reported by `arlib runs`; the ledger reads the cell as not run, and says why
+                damaged.append({"eps": float(cfg.adv.eps), "seed": int(cfg.train.seed), "hash": cfg.hash,
+                                "spectral_norm": float(cfg.train.spectral_norm) if cfg.train.spectral_norm is not None else None,
+                                "problem": f"{e.path}: {e.reason}"})
             continue
         record_inputs(run.path)
         rows.append(_row(run, experiment, prof.name))
