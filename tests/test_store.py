@@ -81,3 +81,54 @@ def test_stale_temp_of_a_dead_writer_is_removed_a_live_one_kept(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_every_json_read_is_strict_and_shaped(tmp_path):
+    from arlib.errors import DamagedRunError
+    from arlib.store import Run
+
+    store = Store(tmp_path)
+    run = store.run(RunConfig())
+    cases = {
+        "[" * 100_000 + "]" * 100_000: "nested too deeply",
+        '{"status": "finishee"}': "metrics.json.status must be one of",
+        '{"status": "finished", "final": {"test_acc": "x"}}': "metrics.json.final.test_acc must be a finite number or null",
+        '{"status": "finished", "final": {"test_acc": NaN}}': "must be a finite number or null, got NaN",
+        '{"status": "finished", "x": ' + "1" * 5000 + "}": "not valid JSON",
+        "\xff": "not UTF-8",
+    }
+    for text, needle in cases.items():
+        run.file("metrics.json").write_bytes(text.encode("latin-1") if text == "\xff" else text.encode())
+        with pytest.raises(DamagedRunError, match=r"\A[^\n]*\Z") as e:
+            run.read_json("metrics.json")
+        assert needle in e.value.reason and str(run.file("metrics.json")) in str(e.value), (needle, e.value.reason)
+    run.file("checksums.json").write_text('{"sha256": []}')
+    assert any("checksums.json.sha256 must be an object" in p for p in Run(run.path).problems())
+
+
+def test_written_json_is_strict(tmp_path):
+    atomic_write_json(tmp_path / "a.json", {"x": float("nan"), "y": [float("inf"), 1.5]})
+    assert json.loads((tmp_path / "a.json").read_text(), parse_constant=lambda c: pytest.fail(c)) == {"x": None, "y": [None, 1.5]}
+
+
+def test_checkpoint_rng_states_load_weights_only_and_restore_exactly(tmp_path):
+    import random
+
+    import numpy as np
+    import torch
+
+    from arlib.store import atomic_torch_save, load_torch
+    from arlib.train import _rng_state, _set_rng_state
+
+    g = torch.Generator().manual_seed(3)
+    np.random.seed(4)
+    random.seed(5)
+    np.random.standard_normal()  # a cached Gaussian in NumPy's state
+    atomic_torch_save(tmp_path / "new.pt", {"rng": _rng_state(g)})
+    torch.save({"rng": {"generator": g.get_state(), "torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}, tmp_path / "legacy.pt")
+    draws = (torch.rand(3, generator=g), torch.rand(3), np.random.standard_normal(3), random.random())
+    for name in ("new.pt", "legacy.pt"):  # checkpoints written before issue 21 held NumPy's state as an array
+        g2 = torch.Generator()
+        _set_rng_state(g2, load_torch(tmp_path / name)["rng"])
+        again = (torch.rand(3, generator=g2), torch.rand(3), np.random.standard_normal(3), random.random())
+        assert torch.equal(draws[0], again[0]) and torch.equal(draws[1], again[1]) and np.array_equal(draws[2], again[2]) and draws[3] == again[3]
