@@ -244,7 +244,7 @@ def test_chapter_setup_and_show(capsys):
     from arlib.book.chapter import Chapter, explorer, provenance_block, setup, show
 
     ch = setup("smoke", eps_grid=[0, 8], seeds=[1])
-    assert ch == Chapter("smoke", "cifar10", True, {"eps_grid": [0, 8], "spectral_grid": None, "seeds": [1]})
+    assert ch == Chapter("smoke", "cifar10", False, {"eps_grid": [0, 8], "spectral_grid": None, "seeds": [1]})  # reading never trains (issue 22)
     assert capsys.readouterr().out.startswith("profile smoke: ")
     show(7, "runs 1234abcd", "Paper: Table 3")  # displayed first, then the notes
     assert capsys.readouterr().out.startswith("7\n")

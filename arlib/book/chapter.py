@@ -1,7 +1,7 @@
 """What every chapter notebook does around its figures: one set-up call and one way to show a result.
 
-A chapter is a thin page: a ``parameters`` cell (papermill injects the profile and the
-chapter's parameters from ``book/params.yml``), then::
+A chapter is a thin page: a ``parameters`` cell (:data:`arlib.book.params.PARAMETERS`; papermill
+injects the profile and the chapter's parameters from ``book/params.yml`` or ``arlib chapter -p``), then::
 
     from arlib.book import claims, compare, plots, report
     from arlib.book.chapter import explorer, setup, show
@@ -10,29 +10,49 @@ chapter's parameters from ``book/params.yml``), then::
     pgd = ch.collect("pgd")
     show(plots.gap_curves(pgd), report.provenance_note(pgd))
 
-:func:`setup` does the chapter's set-up (inline figures, table cells shown in full, the line
-naming the profile) and returns a :class:`Chapter` that carries the parameters to every call
-that needs them; :func:`show` displays a figure or table and prints the notes under it;
-:func:`explorer` is the ε slider of :func:`arlib.book.widgets.eps_explorer`, or a line saying
-there is nothing to show.
+:func:`setup` checks the parameters (one line naming a bad one, :func:`arlib.book.params.check_values`),
+does the chapter's set-up (inline figures, table cells shown in full, the line naming the profile)
+and returns a :class:`Chapter` that carries the parameters to every call that needs them;
+:func:`show` displays a figure or table and prints the notes under it; :func:`explorer` is the
+ε slider of :func:`arlib.book.widgets.eps_explorer`, or a line saying there is nothing to show.
+
+Reading a chapter never trains: with ``ensure = False`` (the default) every run the chapter
+needs and the results store lacks is named once, with the command that makes it
+(:func:`missing_note`); ``ensure = True`` trains and analyses them first, one progress bar per run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from .. import profiles
+from .. import grid, profiles
+from ..errors import ConfigError
 from ..regimes import REGIMES
+from ..store import Store
 from . import claims, compare, report
-from .build import CHAPTER_ENV
+from .build import CHAPTER_ENV, INPUTS_ENV
+from .params import BY_NAME, check_values
 
-__all__ = ["Chapter", "setup", "show", "provenance_block", "explorer"]
+__all__ = ["Chapter", "ParameterError", "setup", "show", "provenance_block", "explorer", "missing_note"]
+
+#: Set by ``arlib chapter --train``: the file each run a chapter lacks is appended to (one JSON line:
+#: profile, hash, config), so that the command can train them before it executes the chapter again.
+MISSING_ENV = "ARBOOK_MISSING_FILE"
+
+
+class ParameterError(ConfigError):
+    """A chapter parameter of the wrong type or value. In a notebook its traceback is its one line."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows this instead of the frames
+        return [f"{type(self).__name__}: {self}"]
 
 
 @dataclass(frozen=True)
@@ -41,12 +61,42 @@ class Chapter:
 
     profile: str
     dataset: str = "cifar10"
-    ensure: bool = True
+    ensure: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)  # eps_grid, spectral_grid, seeds (None: the profile's)
 
     def collect(self, experiment: str, dataset: str | None = None) -> pd.DataFrame:
-        """:func:`arlib.book.report.collect` of ``experiment`` with the chapter's parameters."""
-        return report.collect(self.profile, experiment, dataset or self.dataset, ensure=self.ensure, **self.overrides)
+        """:func:`arlib.book.report.collect` of ``experiment`` with the chapter's parameters: the runs the store
+        holds, after training the missing ones if ``ensure``, else naming them (:meth:`complete`)."""
+        self.complete(experiment, dataset or self.dataset)
+        return report.collect(self.profile, experiment, dataset or self.dataset, ensure=False, **self.overrides)
+
+    def complete(self, experiment: str, dataset: str | None = None) -> None:
+        """The runs of ``experiment`` that the store lacks (not finished, or not analysed): trained and analysed
+        one by one with a progress bar if ``ensure``, else named once per kernel with the command that makes them."""
+        dataset = dataset or self.dataset
+        store = Store.for_profile(self.profile)
+        todo = [(cfg, store.find(cfg)) for cfg in report.cells(self.profile, experiment, dataset, **self.overrides)]
+        todo = [(cfg, run) for cfg, run in todo if run is None or not run.finished or not run.analysed]
+        if not todo:
+            return
+        if self.ensure:
+            for i, (cfg, _) in enumerate(todo, 1):
+                print(f"training and analysing {i}/{len(todo)}: {self.profile} {experiment} {_cell(cfg)} ({cfg.hash[:8]})", flush=True)
+                grid.ensure(cfg, store, analyse=True, progress=True)
+            return
+        key = (self.profile, experiment, dataset, json.dumps(self.overrides, sort_keys=True, default=str))
+        if key in _reported:
+            return
+        _reported.add(key)
+        record = os.environ.get(MISSING_ENV)
+        if record:
+            with open(record, "a", encoding="utf-8") as f:
+                for cfg, _ in todo:
+                    f.write(json.dumps({"profile": self.profile, "hash": cfg.hash, "config": cfg.to_dict()}) + "\n")
+        in_grid = {c.config.hash for c in grid.expand(self.profile, [dataset], [experiment])}
+        print(missing_note(self.profile, experiment, dataset, [c for c, r in todo if r is None or not r.finished],
+                           [c for c, r in todo if r is not None and r.finished], all(c.hash in in_grid for c, _ in todo),
+                           _context["chapter"]), flush=True)
 
     def spectral_targets(self) -> tuple[float, ...]:
         """The spectral-norm targets of B.4.2: the notebook's ``spectral_grid``, else the profile's."""
@@ -54,14 +104,17 @@ class Chapter:
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """Every experiment's rows, as the claims ledger takes them (:func:`arlib.book.claims.frames_for`)."""
-        return claims.frames_for(self.profile, self.dataset, ensure=self.ensure, **self.overrides)
+        for experiment in profiles.EXPERIMENTS:
+            self.complete(experiment)
+        return claims.frames_for(self.profile, self.dataset, ensure=False, **self.overrides)
 
     def regimes(self) -> list[tuple[str, "Chapter"]]:
-        """The capacity regimes this chapter shows: for a profile of :data:`arlib.regimes.REGIMES` all of them
-        (the ``cpu`` book shows low and high capacity side by side), else the profile alone."""
-        if self.profile not in {r.profile for r in REGIMES}:
-            return [(self.profile, self)]
-        return [(r.name, dataclasses.replace(self, profile=r.profile)) for r in REGIMES]
+        """The capacity regimes this chapter shows: for the first profile of :data:`arlib.regimes.REGIMES`
+        (``cpu``, the book's) all of them side by side; for another regime's profile (``cpu-high``) that
+        regime alone, under its name; else the profile alone."""
+        if self.profile == REGIMES[0].profile:
+            return [(r.name, dataclasses.replace(self, profile=r.profile)) for r in REGIMES]
+        return [next(((r.name, self) for r in REGIMES if r.profile == self.profile), (self.profile, self))]
 
     def _regime_frames(self, experiments: Sequence[str]) -> list[tuple[str, dict[str, pd.DataFrame]]]:
         return [(name, {e: c.collect(e) for e in experiments}) for name, c in self.regimes()]
@@ -77,34 +130,119 @@ class Chapter:
         frames = self._regime_frames(experiments)  # collected once, for the verdicts and their notes
         long = self.verdicts(experiments, ids, frames)
         notes = [report.provenance_note(list(f.values()), what=name if len(frames) > 1 else None) for name, f in frames]
-        show(Markdown(claims.verdicts_markdown(long)), *notes)
+        text = claims.verdicts_markdown(long)
+        show(Markdown(text if os.environ.get(INPUTS_ENV) else live_markdown(text)), *notes)
 
     def dataset_table(self, dataset: str, model: str) -> tuple[pd.DataFrame, str]:
         """:func:`arlib.book.compare.dataset_table` with the chapter's parameters."""
-        return compare.dataset_table(self.profile, dataset, model, ensure=self.ensure, **self.overrides)
+        if dataset in profiles.get(self.profile).datasets:
+            self.complete("deep" if model == "resnet110" else "pgd", dataset)
+        return compare.dataset_table(self.profile, dataset, model, ensure=False, **self.overrides)
 
 
-def setup(profile: str, dataset: str = "cifar10", *, eps_grid: Sequence[float] | None = None,
-          spectral_grid: Sequence[float] | None = None, seeds: Sequence[int] | None = None, ensure: bool = True) -> Chapter:
-    """The set-up cell of every chapter: figures inline, table cells in full, one line naming the profile.
+def setup(profile: str = "cpu", dataset: str = "cifar10", *, eps_grid: Sequence[float] | None = None,
+          spectral_grid: Sequence[float] | None = None, seeds: Sequence[int] | None = None, ensure: bool = False) -> Chapter:
+    """The set-up cell of every chapter: the parameters checked, figures inline, table cells in full, one line naming the profile.
 
+    The parameters are checked as :func:`arlib.book.params.check_values` does (papermill injects
+    ``-p eps_grid 0,8,16`` as a string; it is read as the list), and papermill must not have injected
+    any other name (``-p epsilon 8``, :func:`_stray_parameters`). A bad one raises
+    :class:`ParameterError`, whose traceback in a notebook is its one line.
     Returns the :class:`Chapter` that the chapter's calls take their parameters from.
     """
     from IPython import get_ipython
 
     shell = get_ipython()
+    try:
+        v = check_values(dict(profile=profile, dataset=dataset, eps_grid=eps_grid, spectral_grid=spectral_grid, seeds=seeds, ensure=ensure))
+        stray = _stray_parameters(shell)
+        if stray:
+            check_values({name: None for name in stray})  # the one-line "unknown parameter" error
+    except ConfigError as e:
+        raise ParameterError(str(e)) from None
     if getattr(shell, "kernel", None) is not None:  # a Jupyter kernel (papermill, Jupyter), not a plain shell
         shell.run_line_magic("matplotlib", "inline")
     pd.set_option("display.max_colwidth", None)
     from .plots import use_style
 
     use_style()
-    _context.update(chapter=os.environ.get(CHAPTER_ENV), profile=profile)
+    _context.update(chapter=os.environ.get(CHAPTER_ENV), profile=v["profile"])
     _numbers.clear()
-    chapter = Chapter(profile, dataset, ensure, dict(eps_grid=eps_grid, spectral_grid=spectral_grid, seeds=seeds))
+    _reported.clear()
+    chapter = Chapter(v["profile"], v["dataset"], v["ensure"], {k: v[k] for k in ("eps_grid", "spectral_grid", "seeds")})
     for name, c in chapter.regimes():
         print(settings_line(c.profile, name if name != c.profile else None, **chapter.overrides))
     return chapter
+
+
+def _stray_parameters(shell) -> list[str]:
+    """Names papermill injected that are not parameters (``-p epsilon 8``), read from the kernel's history.
+
+    Papermill runs its injected cell (``# Parameters`` then one assignment per ``-p``) before the
+    set-up cell; papermill itself only warns about such a name and the chapter would run without it.
+    """
+    import ast
+
+    if shell is None:
+        return []
+    cells = [src for src in shell.user_ns.get("_ih", []) if isinstance(src, str) and src.startswith("# Parameters\n")]
+    if not cells:
+        return []
+    try:
+        tree = ast.parse(cells[-1])
+    except SyntaxError:
+        return []
+    names = [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
+    return [n for n in dict.fromkeys(names) if n not in BY_NAME]
+
+
+def _cell(cfg) -> str:
+    """A run's cell in a few words: "ε 8 seed 0", with the model and the spectral-norm target where they set it apart."""
+    parts = [f"ε {cfg.adv.eps:g}"]
+    if cfg.adv.eps and cfg.adv.method != "pgd":
+        parts.append(cfg.adv.method.upper())
+    if cfg.train.spectral_norm is not None:
+        parts.append(f"SP {cfg.train.spectral_norm:g}")
+    return " ".join(parts + [f"seed {cfg.train.seed}"])
+
+
+def missing_note(profile: str, experiment: str, dataset: str, missing: Sequence, unanalysed: Sequence = (), in_grid: bool = True,
+                 chapter: str | None = None) -> str:
+    """One paragraph naming the runs (configs) a chapter needs that the store lacks, and the command that makes them.
+
+    ``in_grid``: every one of them is a cell of the profile's own grid, so ``arlib grid`` makes them;
+    otherwise (``eps_grid``, ``spectral_grid`` or ``seeds`` changed) only ``ensure = True`` does.
+    ``chapter``: the chapter's name, for the ``arlib chapter … --train`` that trains them from it.
+    """
+    def runs(cfgs):
+        return "; ".join(f"{_cell(c)} ({c.hash[:8]})" for c in cfgs)
+
+    parts = []
+    if missing:
+        parts.append(f"Not in the results store of profile {profile} yet: {len(missing)} {experiment} run{'s' if len(missing) > 1 else ''} "
+                     f"({runs(missing)}); {'they are' if len(missing) > 1 else 'it is'} left out below.")
+    if unanalysed:
+        parts.append(f"Trained but not analysed: {runs(unanalysed)} (their analysis columns are empty).")
+    datasets = f" --datasets {dataset}" if len(profiles.get(profile).datasets) > 1 else ""
+    here = (f"`arlib chapter {chapter} --profile {profile} --train`" if chapter else "`ensure = True` in the parameters cell")
+    if in_grid:
+        parts.append(f"Make {'them' if len(missing) + len(unanalysed) > 1 else 'it'}: `arlib grid --profile {profile} --experiments {experiment}{datasets}`"
+                     + (" (or `arlib analyse` for the analysis alone)" if unanalysed and not missing else "")
+                     + f"; or train from this chapter: {here}.")
+    else:
+        parts.append(f"They are outside the profile's grid (eps_grid, spectral_grid or seeds changed); train them from this chapter: {here}.")
+    return " ".join(parts)
+
+
+def live_markdown(text: str) -> str:
+    """MyST Markdown of :func:`arlib.book.claims.verdicts_markdown` as plain Markdown for Jupyter: each
+    ``:::{dropdown} title`` block becomes an HTML ``<details>`` block (JupyterLab renders no MyST directive)."""
+    from markdown_it import MarkdownIt
+
+    inline = MarkdownIt("commonmark").renderInline
+    return re.sub(r"^:::\{dropdown\} ?(.*)\n((?:(?!:::$).*\n)*?):::$",
+                  lambda m: f"<details><summary>{inline(m.group(1))}</summary>\n\n{m.group(2).strip()}\n\n</details>",
+                  text, flags=re.M)
 
 
 def provenance_block(*notes: str) -> dict[str, str] | None:
@@ -127,6 +265,7 @@ def provenance_block(*notes: str) -> dict[str, str] | None:
 # Figure and table numbers of the chapter running in this kernel (one kernel per chapter).
 _numbers: dict[str, int] = {}
 _context: dict[str, str | None] = {"chapter": None, "profile": None}
+_reported: set[tuple] = set()  # (profile, experiment, dataset, overrides) whose missing runs were named
 
 
 def chapter_label(name: str | None) -> str:
