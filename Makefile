@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PROFILE ?= cpu
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-all book-check venv clean grid
+.PHONY: book test test-all book-check venv clean grid lab
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ book-check: $(STAMP)
 	  || echo "book-check: Debian's chromium could not be installed; the browser tests will skip"
 	$(VENV)/bin/arlib book --profile smoke
 	$(PY) -m pytest -q -m "book or browser" tests/test_book_build.py tests/test_browser.py
+
+## The chapters as notebooks in JupyterLab, on the committed results (no training): CHAPTER=B5_smoothing opens
+## that one, PROFILE=cpu-high reads another store. Working copies in lab/ (gitignored); sources stay untouched.
+lab: $(STAMP)
+	$(VENV)/bin/arlib lab $(CHAPTER) --profile $(PROFILE)
 
 ## Train and analyse the whole grid of a profile (resumable).
 grid: $(STAMP)

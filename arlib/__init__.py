@@ -15,14 +15,16 @@ Three layers, one job per module:
   (margins, loss variation, PGD accuracy), ``bound`` (Theorem 3.1's terms). Training uses
   the first two (clipping, the final PGD evaluation), so these two layers import each other;
 * book, the subpackage ``arlib.book``: ``paper``, ``report``, ``compare``, ``speed``,
-  ``claims``, ``plots``, ``widgets``, ``chapter``, ``build``, ``params`` (``book/params.yml``),
+  ``claims``, ``plots``, ``widgets``, ``chapter``, ``build``, ``params`` (the chapters' parameters,
+  ``book/params.yml``), ``rerun`` (``arlib chapter``: one chapter through papermill), ``lab``
+  (``arlib lab``: the chapters as notebooks in JupyterLab),
   ``stamp`` (the build stamp in every page's footer), ``offline_search`` (search from the disk
   copy), ``vendor`` (see
   :mod:`arlib.book`). It imports the other two layers and is never imported by them
   (``tests/test_layers.py``).
 
 ``cli`` is the ``arlib`` command over all three; it reaches the book layer only inside
-``arlib book``.
+``arlib book``, ``arlib chapter`` and ``arlib lab``.
 """
 
 __version__ = "0.1.0"

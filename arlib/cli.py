@@ -1,4 +1,4 @@
-"""``arlib`` command line: train, grid, eval, analyse, runs, book.
+"""``arlib`` command line: train, grid, eval, analyse, runs, book, chapter, lab.
 
 Every user error (unknown dataset or model, eps outside [0, 255], a data
 root that does not exist, a malformed config, missing data) prints one line
@@ -12,6 +12,8 @@ Examples::
     arlib grid --profile paper --executor slurm --partition gpu --gpus-per-job 1 --cpus-per-task 8
     arlib runs
     arlib book --profile smoke
+    arlib chapter B5_smoothing -p eps_grid 0,8,16 -o out.ipynb
+    arlib lab B5_smoothing
 """
 
 from __future__ import annotations
@@ -337,6 +339,29 @@ def cmd_book(args) -> int:
     return 0
 
 
+def cmd_chapter(args) -> int:
+    """``arlib chapter``: one chapter through papermill, its parameters checked first (:mod:`arlib.book.rerun`)."""
+    if args.params:
+        from .book.params import parameters_table
+
+        print(parameters_table())
+        return 0
+    if not args.chapter:
+        raise ConfigError("name a chapter (e.g. arlib chapter B5_smoothing), or --params to list the parameters")
+    from .book.rerun import rerun_chapter
+
+    rerun_chapter(args.chapter, args.p, args.output, profile=args.profile, train=args.train, root=args.root)
+    return 0
+
+
+def cmd_lab(args) -> int:
+    """``arlib lab``: the chapters as notebooks in JupyterLab (:mod:`arlib.book.lab`)."""
+    from .book.lab import run_lab
+
+    run_lab(args.chapter, profile=args.profile, port=args.port, browser=not args.no_browser, lab_dir=args.dir, root=args.root)
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, like every other user error
         sys.stderr.write(f"arlib: error: {message}\n")
@@ -424,6 +449,28 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--serve", nargs="?", type=int, const=8000, default=None, metavar="PORT",
                    help="after building, serve the HTML on http://127.0.0.1:PORT/ (default 8000) until Ctrl-C")
     b.set_defaults(fn=cmd_book)
+
+    c = sub.add_parser("chapter", help="rerun one chapter notebook with papermill (parameters checked first; trains nothing unless --train)",
+                       description="Execute notebooks/<CHAPTER>.md with papermill into a notebook. Every -p is checked against the "
+                                   "chapter's parameters before anything runs (arlib chapter --params lists them).")
+    c.add_argument("chapter", nargs="?", help="a chapter of _toc.yml, or a unique prefix (B5)")
+    c.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="set a parameter, e.g. -p eps_grid 0,8,16 (or \"[0, 8, 16]\"), -p seeds 0,1, -p ensure true (repeatable)")
+    c.add_argument("--profile", choices=list(profiles.PROFILES), help="the same as -p profile NAME (default: the notebook's, cpu)")
+    c.add_argument("-o", "--output", help="the executed notebook (default: ./<CHAPTER>.ipynb)")
+    c.add_argument("--train", action="store_true", help="train and analyse the runs the chapter lacks first, one progress bar per run (the same as -p ensure true)")
+    c.add_argument("--params", action="store_true", help="list the chapters' parameters (name, type, default, meaning) and exit")
+    c.add_argument("--root", help="book root (default: the nearest directory with _toc.yml)")
+    c.set_defaults(fn=cmd_chapter)
+
+    lb = sub.add_parser("lab", help="open the chapters as notebooks in JupyterLab, on the committed results (no training)")
+    lb.add_argument("chapter", nargs="?", help="the chapter to open (default: the first)")
+    lb.add_argument("--profile", default="cpu", choices=list(profiles.PROFILES), help="the results the chapters read (default: cpu, committed)")
+    lb.add_argument("--port", type=int, help="JupyterLab's port (default: 8888 or the next free one)")
+    lb.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
+    lb.add_argument("--dir", help="where the notebook copies live (default: lab/ in the book's root, gitignored)")
+    lb.add_argument("--root", help="book root (default: the nearest directory with _toc.yml)")
+    lb.set_defaults(fn=cmd_lab)
     return p
 
 
