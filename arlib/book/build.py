@@ -21,6 +21,12 @@ A chapter is skipped when its *stamp* is unchanged. The stamp is a hash of
 The stamp and the list of inputs are kept in the executed notebook's metadata
 (``metadata.arbook``), so they travel with it.
 
+One build at a time per checkout: ``arlib book`` holds ``_build/.arbook-build.lock``
+(:func:`build_lock`; a second one says in one line which process holds it and waits). A
+chapter is executed into ``_build/.executing/``, outside the book's sources, and moved into
+``book/executed/`` only when complete; whatever a killed build left there (or, from builds
+before issue 21, as ``book/executed/.<chapter>.*.ipynb``) is removed when the next one starts.
+
 Usage (the command line is ``arlib book``, :mod:`arlib.cli`)::
 
     arlib book                                        # every chapter, profile DEFAULT_BOOK_PROFILE (cpu)
@@ -30,6 +36,7 @@ Usage (the command line is ``arlib book``, :mod:`arlib.cli`)::
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -48,6 +55,8 @@ from .params import check_params, read_params_file
 from .stamp import STAMP_ENV, build_stamp
 
 EXECUTED_DIR = "book/executed"
+SCRATCH_DIR = "_build/.executing"  # the chapter being executed and its inputs file: outside the book's sources
+LOCK_FILE = "_build/.arbook-build.lock"
 TEMPLATE_DIR = "notebooks"
 TEMPLATE_SUFFIX = ".md"  # MyST Markdown notebooks, read by jupytext
 STAMP_VERSION = 2  # 2: inputs are the results root + result-file checksums
@@ -252,9 +261,11 @@ def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tup
     dest = root / EXECUTED_DIR / f"{name}.ipynb"
     failed = root / EXECUTED_DIR / ".failed" / f"{name}.ipynb"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".ipynb", dir=dest.parent)
+    scratch = root / SCRATCH_DIR  # never published; cleared by the next build if this one is killed
+    scratch.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f"{name}.", suffix=".ipynb", dir=scratch)
     os.close(fd)
-    fd, inputs_file = tempfile.mkstemp(prefix=f"arbook-{name}-", suffix=".inputs")
+    fd, inputs_file = tempfile.mkstemp(prefix=f"{name}.", suffix=".inputs", dir=scratch)
     os.close(fd)
 
     template_hash = _file_hash(template)  # before running: an edit meanwhile re-executes
@@ -358,6 +369,54 @@ def run_jupyter_book(root: Path, strict: bool = False, all_pages: bool = False,
     return seconds, warnings
 
 
+@contextlib.contextmanager
+def build_lock(root: Path):
+    """Hold the checkout's book-build lock (``_build/.arbook-build.lock``) for the ``with`` block.
+
+    A second build says in one line which process holds it, then waits for it. The lock is
+    the kernel's (``flock``): a killed holder releases it.
+    """
+    from filelock import FileLock, Timeout
+
+    path = root / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = path.with_suffix(".holder")
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            who = json.loads(holder.read_text())
+            who = f"pid {who['pid']} on {who['host']}, started {who['started']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            who = "another process"
+        print(f"book: another arlib book is building {root} ({who}); waiting for it to finish", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        holder.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        yield
+    finally:
+        holder.unlink(missing_ok=True)
+        lock.release()
+
+
+def clear_partial_outputs(root: Path, chapters: list[str]) -> list[Path]:
+    """Remove what a killed build left: ``_build/.executing/`` and older builds' ``book/executed/.<chapter>.*.ipynb``.
+
+    Called with the build lock held, so nothing there belongs to a running build.
+    """
+    removed = []
+    scratch = root / SCRATCH_DIR
+    if scratch.is_dir():
+        removed += sorted(scratch.iterdir())
+        shutil.rmtree(scratch)
+    for name in chapters:
+        for debris in (root / EXECUTED_DIR).glob(f".{glob.escape(name)}.*.ipynb"):
+            debris.unlink(missing_ok=True)
+            removed.append(debris)
+    return removed
+
+
 def build_book(
     profile: str = DEFAULT_BOOK_PROFILE,
     chapters: list[str] | None = None,
@@ -386,8 +445,6 @@ def build_book(
     Raises:
         BookError: with a one-line message naming the chapter and the cell's error.
     """
-    from .vendor import ensure_vendored
-
     if profile not in PROFILES:
         raise BookError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     root = find_root(Path(root) if root else None)
@@ -403,6 +460,17 @@ def build_book(
                             f"the book has {', '.join(all_chapters)}")
     selected = chapters or all_chapters
     params = load_params(root / params_path, profile, all_chapters)
+    with build_lock(root):
+        removed = clear_partial_outputs(root, all_chapters)
+        if removed:
+            print(f"book: removed {len(removed)} partial output(s) of an interrupted build", flush=True)
+        return _execute_and_render(root, profile, all_chapters, selected, params, force, html, strict)
+
+
+def _execute_and_render(root: Path, profile: str, all_chapters: list[str], selected: list[str], params: dict,
+                        force: bool, html: bool, strict: bool) -> dict[str, str]:
+    """:func:`build_book`'s work, under its lock: execute the chapters whose stamp changed, then run Jupyter Book."""
+    from .vendor import ensure_vendored
 
     t_start = time.perf_counter()
     if html:
