@@ -142,10 +142,10 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def same_result(a: Path, b: Path) -> None:
-    """Two run folders hold bitwise-equal results: metrics (times aside) and weights."""
+    """Two run folders hold bitwise-equal results: metrics (times and the mark of a resumed epoch aside) and weights."""
     ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
     assert ma["final"] == mb["final"]
-    assert [{k: v for k, v in h.items() if k != "seconds"} for h in ma["history"]] == [{k: v for k, v in h.items() if k != "seconds"} for h in mb["history"]]
+    assert [{k: v for k, v in h.items() if k not in ("seconds", "resumed")} for h in ma["history"]] == [{k: v for k, v in h.items() if k not in ("seconds", "resumed")} for h in mb["history"]]
     sa, sb = (torch.load(d / "model.pt", weights_only=True) for d in (a, b))
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
@@ -432,7 +432,7 @@ def test_corrupt_checkpoint_is_moved_aside_and_the_grid_goes_on(world, store):
     r = arlib(GRID, env)
     assert r.returncode == 0, r.stderr
     warnings = [l for l in r.stderr.splitlines() if l.strip()]
-    assert len(warnings) == 1 and warnings[0].startswith("arlib: warning: ") and "checkpoint.pt does not load" in warnings[0]
+    assert len(warnings) == 1 and warnings[0].startswith("arlib: warning: ") and "checkpoint.pt: does not load" in warnings[0]
     kept = list(d.glob("checkpoint.pt.damaged-*"))
     assert len(kept) == 1 and kept[0].read_bytes() == garbage  # evidence kept, never deleted
     same_result(d, world["runs"][h])
@@ -594,3 +594,311 @@ def test_two_grid_workers_share_one_grid(world, tmp_path):
         d = run_dir(results, h)
         same_result(d, ref)
         assert "resumed_with_commits" not in json.loads((d / "provenance.json").read_text())
+
+
+# ----------------------------------------------------------------------------- 8. a store nobody can subvert (issue 21)
+
+
+class _Payload:
+    """Unpickling this runs ``touch <marker>``: what a crafted results store would plant."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def plant_code(d: Path, name: str, marker: Path) -> None:
+    """Replace ``d/name`` (a .pt or .npz file) by one whose unpickling would run a command."""
+    if name.endswith(".pt"):
+        torch.save({"epoch": 1, "model": _Payload(marker), "optimizer": {}, "scheduler": {}, "rng": {}, "history": [], "elapsed": 0.0}, d / name)
+    else:
+        with open(d / name, "wb") as f:
+            np.savez(f, train_index=np.array([_Payload(marker)], dtype=object))
+
+
+def reseal(d: Path) -> None:
+    """Recompute a run's checksums after editing it, as someone who wants the edit to pass would."""
+    from arlib.store import Run
+
+    Run(d).seal()
+
+
+def test_crafted_store_never_runs_code(world, store, tmp_path):
+    results, env = store
+    marker = tmp_path / "PWNED"
+    a, b, c = eps_cell(world, 0), eps_cell(world, 8), eps_cell(world, 16)
+    plant_code(run_dir(results, a), "model.pt", marker)
+    plant_code(run_dir(results, a), "outcomes.npz", marker)
+    plant_code(run_dir(results, b), "analysis.npz", marker)
+    (run_dir(results, b) / "analysis.json").write_text(json.dumps({"config_hash": b}))
+    reseal(run_dir(results, b))
+    unfinish(run_dir(results, c), None)
+    plant_code(run_dir(results, c), "checkpoint.pt", marker)
+    r = arlib(["runs", "--check"], env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    for d, name in ((a, "model.pt"), (a, "outcomes.npz"), (b, "analysis.npz"), (c, "checkpoint.pt")):
+        assert str(run_dir(results, d) / name) in r.stderr, (name, r.stderr)
+    assert "pickled callable, posix.system, which is never run" in r.stderr
+    for args in (["eval", a[:8], "--steps", "1"], ["analyse", "--run", a[:8]]):
+        one_line_error(arlib(args, env), 2, str(run_dir(results, a)))
+    r = arlib(["analyse", "--run", b[:8]], env)  # analysis.npz is its own output: the run is analysed already, nothing loads it
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    r = train_cell(env, 16)  # the unfinished run: its checkpoint is refused, kept aside, and the run trained from the start
+    assert r.returncode == 0 and "pickled callable, posix.system" in r.stderr, r.stderr
+    assert len(list(run_dir(results, c).glob("checkpoint.pt.damaged-*"))) == 1
+    same_result(run_dir(results, c), world["runs"][c])
+    one_line_error(arlib(GRID, env), 2, "1 of 4 grid cells", "model.pt")
+    assert not marker.exists()
+
+
+def test_rot_that_still_parses_is_reported_not_retrained(world, store):
+    results, env = store
+    h = eps_cell(world, 4)
+    metrics = run_dir(results, h) / "metrics.json"
+    metrics.write_bytes(metrics.read_bytes().replace(b'"finished"', b'"finishee"'))
+    before = tree(results)
+    r = arlib(["runs"], env)
+    assert r.returncode == 0 and f"{h} damaged" in r.stdout and "metrics.json.status must be one of ['diverged', 'finished', 'stopped']" in r.stderr
+    one_line_error(train_cell(env, 4), 2, str(metrics), "finishee")
+    one_line_error(arlib(GRID, env), 2, "1 of 4 grid cells", str(metrics))
+    assert tree(results) == before  # byte-identical: nothing retrained, rewritten or moved
+    # Only the explicit command moves it aside; then the grid trains it anew.
+    r = arlib(["runs", "--repair", h[:8]], env)
+    assert r.returncode == 0 and "moved" in r.stdout, r.stderr
+    assert {p.name.split(".damaged-")[0] for p in run_dir(results, h).glob("*.damaged-*")} >= {"metrics.json", "model.pt", "checksums.json"}
+    assert arlib(GRID, env).returncode == 0
+    same_result(run_dir(results, h), world["runs"][h])
+
+
+MALFORMED = {
+    "deep": ("metrics.json", lambda t: "[" * 100_000 + "]" * 100_000, False, "nested too deeply"),
+    "checksums-shape": ("checksums.json", lambda t: json.dumps({"sha256": ["config.json"]}), False, "checksums.json.sha256 must be an object"),
+    "final-x": ("metrics.json", lambda t: json.dumps({**json.loads(t), "final": {**json.loads(t)["final"], "pgd_acc_correct": "x"}}), True, "final.pgd_acc_correct must be a finite number"),
+    "final-str": ("metrics.json", lambda t: json.dumps({**json.loads(t), "final": "x"}), True, "metrics.json.final must be an object"),
+    "train-seconds-x": ("provenance.json", lambda t: json.dumps({**json.loads(t), "train_seconds": "x"}), True, "provenance.json.train_seconds must be a finite number"),
+    "nan": ("metrics.json", lambda t: t.replace('"test_acc": ', '"test_acc": NaN, "x": ', 1), True, "must be a finite number"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_json_is_named_in_one_line(world, store, case):
+    results, env = store
+    name, edit, resealed, needle = MALFORMED[case]
+    h = eps_cell(world, 8)
+    f = run_dir(results, h) / name
+    f.write_text(edit(f.read_text()))
+    if resealed:
+        reseal(run_dir(results, h))
+    r = arlib(["runs"], env)
+    assert r.returncode == 0 and f"{h} damaged" in r.stdout and "Traceback" not in r.stderr, r.stderr
+    assert f"arlib: damaged: {f}: " in r.stderr and needle in r.stderr, r.stderr
+    r = arlib(["runs", "--check"], env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and needle in r.stderr
+    one_line_error(arlib(["eval", h[:8], "--steps", "1"], env), 2, str(f), needle)
+
+
+def test_truncated_bound_json_is_named(world, store):
+    from arlib.store import Run
+
+    results, env = store
+    h = eps_cell(world, 0)
+    d = run_dir(results, h)
+    (d / "bound.json").write_text('{"version": 1, "hash": "' + h + '", "w_m')
+    Run(d).seal()
+    r = arlib(["runs", "--check"], env)
+    assert r.returncode == 1 and f"{d / 'bound.json'}: not valid JSON" in r.stderr
+    (d / "bound.json").write_text(json.dumps({"version": 1, "hash": h}))  # parses, sealed, but not bound terms
+    Run(d).seal()
+    r = arlib(["runs"], env)
+    assert f"{d / 'bound.json'}: bound.json.w_min is missing" in r.stderr
+    one_line_error(train_cell(env, 0), 2, str(d / "bound.json"))  # what a chapter's collect() runs into, naming the file
+
+
+def test_weights_column_and_check_of_weights_and_outcomes(world, store):
+    results, env = store
+    absent, damaged, outcomes = eps_cell(world, 0), eps_cell(world, 4), eps_cell(world, 8)
+    (run_dir(results, absent) / "model.pt").unlink()  # as the runs committed before issue 19
+    weights = run_dir(results, damaged) / "model.pt"
+    raw = bytearray(weights.read_bytes())
+    raw[len(raw) // 2] ^= 1
+    weights.write_bytes(bytes(raw))
+    out = run_dir(results, outcomes) / "outcomes.npz"
+    out.write_bytes(out.read_bytes()[:-200])
+    r = arlib(["runs"], env)
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    rows = {l.split()[1]: l for l in r.stdout.splitlines() if l.startswith("smoke ")}
+    assert rows[absent].split()[-2] == "absent" and rows[eps_cell(world, 16)].split()[-2] == "present"
+    assert "damaged" in rows[damaged] and rows[damaged].split()[-2] == "damaged"
+    r = arlib(["runs", "--check"], env)
+    assert r.returncode == 1
+    assert f"{weights}: " in r.stderr and f"{out}: " in r.stderr and str(run_dir(results, absent)) not in r.stderr
+    one_line_error(arlib(["eval", absent[:8]], env), 2, "model.pt is absent")
+
+
+def test_reanalysis_from_weights_alone_gives_the_same_numbers(world, store):
+    results, env = store
+    h = eps_cell(world, 8)
+    d = run_dir(results, h)
+    r = arlib(["analyse", "--run", h[:8]], env)
+    assert r.returncode == 0 and "analysed 1 runs" in r.stdout, r.stderr
+    first = {n: (d / n).read_bytes() for n in ("analysis.json", "analysis.npz", "bound.json")}
+    trained = {n: (d / n).read_bytes() for n in ("metrics.json", "model.pt", "outcomes.npz", "provenance.json", "checkpoint.pt") if (d / n).exists()}
+    for n in first:
+        (d / n).unlink()
+    r = arlib(["analyse", "--run", h[:8]], env)
+    assert r.returncode == 0 and "analysed 1 runs" in r.stdout, r.stderr
+    assert json.loads((d / "analysis.json").read_text()) == json.loads(first["analysis.json"])
+    assert json.loads((d / "bound.json").read_text()) == json.loads(first["bound.json"])
+    with np.load(io.BytesIO(first["analysis.npz"])) as a, np.load(d / "analysis.npz") as b:
+        assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+    assert {n: (d / n).read_bytes() for n in trained} == trained  # from the weights alone: nothing trained or rewritten
+    assert arlib(["runs", "--check"], env).returncode == 0
+
+
+def diverging(tmp_path, eps: float = 8) -> Path:
+    from arlib import profiles
+    from arlib.config import standard_adv
+
+    cfg = profiles.get("smoke").base("cifar10")
+    cfg = cfg.replace(adv=standard_adv(eps, "pgd", cfg.adv.steps, cfg.adv.alpha), train={"lr": 1e4})
+    path = tmp_path / "lr1e4.json"
+    path.write_text(json.dumps(cfg.to_dict()))
+    return path
+
+
+def test_diverged_run_is_recorded_and_skipped(world, tmp_path):
+    results = tmp_path / "results"
+    env = env_for(results, world["data"], world["cache"])
+    r = arlib(["train", "--config", str(diverging(tmp_path)), "--analyse", "--quiet"], env)
+    assert r.returncode == 0, r.stderr
+    warning = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(warning) == 1 and "diverged at epoch" in warning[0] and "recorded as diverged" in warning[0], r.stderr
+    out = json.loads(r.stdout)
+    d = Path(out["path"])
+    assert out["status"] == "diverged"
+    text = (d / "metrics.json").read_text()
+    m = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in metrics.json"))
+    assert m["status"] == "diverged" and m["final"] == {"train_loss": None, "test_loss": None} and m["diverged"]["epoch"] >= 1
+    assert not (d / "model.pt").exists() and not (d / "analysis.json").exists()
+    for f in d.glob("*.json"):
+        json.loads(f.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in {f}"))
+    r = arlib(["runs"], env)
+    assert f"{d.name} diverged" in r.stdout and f"excluded from analysis, means and the book: custom/{d.name}: diverged at epoch" in r.stdout
+    r = arlib(["analyse"], env)
+    assert r.returncode == 0 and "analysed 0 runs (1 diverged, left out)" in r.stdout, r.stderr
+    r = arlib(["train", "--config", str(diverging(tmp_path)), "--quiet"], env)  # recorded once, never retrained
+    assert r.returncode == 0 and r.stderr == "" and json.loads(r.stdout)["status"] == "diverged"
+    from arlib.regimes import is_degenerate
+
+    assert is_degenerate(m["final"], 10)  # the book's rule leaves it out and lists it
+
+
+DIVERGE_RUNNER = FAULT_RUNNER.replace('from arlib.cli import main', '''from arlib import profiles
+_cells = profiles.Profile.cells
+def _diverging_cells(self, *a, **k):  # the grid's eps-16 cell at lr 1e4: it diverges
+    return [c.replace(train={"lr": 1e4}) if c.adv.eps == 16 else c for c in _cells(self, *a, **k)]
+profiles.Profile.cells = _diverging_cells
+from arlib.cli import main''')
+
+
+def test_diverged_cell_does_not_stop_the_grid(world, store):
+    results, env = store
+    ref16 = eps_cell(world, 16)
+    env = dict(env, ARLIB_TEST_FAULT="none:")
+    r = subprocess.run([sys.executable, "-c", DIVERGE_RUNNER, *GRID], capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
+    assert r.returncode == 0 and "4 runs finished" in r.stdout, r.stderr
+    diverged = [p for p in (results / "smoke" / "runs").iterdir() if p.name not in world["runs"]]
+    assert len(diverged) == 1 and json.loads((diverged[0] / "metrics.json").read_text())["status"] == "diverged"
+    assert "diverged at epoch" in r.stderr and ref16 in world["runs"]
+
+
+# ----------------------------------------------------------------------------- 9. signals and the small ones (issue 21)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, pytest.param(signal.SIGHUP, marks=pytest.mark.slow), pytest.param(signal.SIGINT, marks=pytest.mark.slow)],
+                         ids=["SIGTERM", "SIGHUP", "SIGINT"])
+def test_signal_during_train_says_what_was_saved(world, store, sig):
+    h, d, env = unfinished_cell(world, store, 16)
+    proc = subprocess.Popen([sys.executable, "-m", "arlib.cli", "train", "--profile", "smoke", "--eps", "16", "--quiet"], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (d / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)  # past the line that notes the checkpoint, well before the last epoch
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert proc.returncode == 128 + sig, err
+    assert len(lines) == 1 and lines[0].startswith(f"arlib: stopped by {signal.Signals(sig).name}; epoch ") and f"of run {h} is checkpointed in {d}; rerun the same command to resume" in lines[0], err
+    assert not [p for p in d.iterdir() if ".tmp" in p.name]
+    r = train_cell(env, 16)
+    assert r.returncode == 0, r.stderr
+    same_result(d, world["runs"][h])
+
+
+def test_small_ones_are_one_line(world, store, tmp_path):
+    results, env = store
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("x")
+    one_line_error(arlib(["runs", "--check"], dict(env, ARLIB_RESULTS=str(a_file))), 2, f"results root {a_file} is not a directory")
+    one_line_error(arlib(["runs", "--check"], dict(env, ARLIB_RESULTS=str(tmp_path / "none"))), 2, "does not exist")
+    one_line_error(arlib(["train", "--profile", "smoke", "--eps", "8", "--alpha", "0"], env), 2, "adv.alpha must be > 0 for PGD")
+    one_line_error(arlib(["eval", "zzzz"], env), 2, "no run", "'zzzz'")
+    one_line_error(arlib(["analyse", "--run", "zzzz"], env), 2, "no run", "'zzzz'")
+    # The same config trained through --config lands in custom/ under the same hash: eval says how to choose.
+    h = eps_cell(world, 8)
+    shutil.copytree(run_dir(results, h), results / "custom" / "runs" / h)
+    one_line_error(arlib(["eval", h, "--steps", "1"], env), 2, f"run {h} is in 2 stores (custom, smoke): choose one with --store custom")
+    r = arlib(["eval", h, "--store", "smoke", "--steps", "1"], env)
+    assert r.returncode == 0 and "pgd_acc_all" in r.stdout, r.stderr
+
+
+@pytest.mark.slow
+def test_two_books_and_a_killed_one(tmp_path):
+    """A tiny book (one chapter, no HTML): a second build waits for the first, saying who holds it; a killed build's
+    partial chapter is never in the book's sources and the next build removes its scratch and completes."""
+    pytest.importorskip("papermill")
+    root = tmp_path / "book"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "book").mkdir()
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: book/executed/T1\n")
+    (root / "book" / "params.yml").write_text("default: {}\n")
+    (root / "notebooks" / "T1.md").write_text(
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\nkernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
+        "# T1\n\n```{code-cell} ipython3\n:tags: [parameters]\nprofile = \"smoke\"\nseconds = 8\n```\n\n"
+        "```{code-cell} ipython3\nimport time\ntime.sleep(seconds)\n```\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "arlib.cli", "book", "--root", str(root), "--no-html", "--force"]
+    first = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    scratch = root / "_build" / ".executing"
+    deadline = time.time() + 120
+    while not (scratch.is_dir() and any(scratch.iterdir())) and time.time() < deadline:
+        time.sleep(0.1)
+    second = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    first.communicate(timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    waiting = [l for l in second.stderr.splitlines() if "another arlib book is building" in l]
+    assert len(waiting) == 1 and f"pid {first.pid}" in waiting[0], second.stderr
+    # Killed in the middle of the chapter: nothing partial in book/executed, and the next build cleans up and completes.
+    killed = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not (scratch.is_dir() and any(scratch.iterdir())) and time.time() < deadline + 120:
+        time.sleep(0.1)
+    time.sleep(2)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert sorted(p.name for p in (root / "book" / "executed").iterdir()) == ["T1.ipynb"]
+    (root / "book" / "executed" / ".T1.abc123.ipynb").write_text("{}")  # what builds before issue 21 left there
+    r = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "removed 3 partial output(s) of an interrupted build" in r.stdout, (r.stdout, r.stderr)
+    assert sorted(p.name for p in (root / "book" / "executed").iterdir()) == ["T1.ipynb"] and not any(scratch.iterdir())
+    # SIGTERM: one line, exit 143, the chapter being executed discarded.
+    term = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not (scratch.is_dir() and any(scratch.iterdir())):
+        time.sleep(0.1)
+    time.sleep(2)
+    term.send_signal(signal.SIGTERM)
+    _, err = term.communicate(timeout=120)
+    assert term.returncode == 143 and [l for l in err.splitlines() if l.strip()][-1].startswith("arlib: stopped by SIGTERM; chapters executed before it are kept"), err
+    assert not any(scratch.iterdir())
