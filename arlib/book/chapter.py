@@ -119,16 +119,24 @@ class Chapter:
     def _regime_frames(self, experiments: Sequence[str]) -> list[tuple[str, dict[str, pd.DataFrame]]]:
         return [(name, {e: c.collect(e) for e in experiments}) for name, c in self.regimes()]
 
+    def _ledger_frames(self) -> list[tuple[str, dict[str, pd.DataFrame]]]:
+        """Every experiment of every regime, as D's ledger reads them: a chapter's verdicts are judged in the same
+        Holm family as the ledger's, so the two never disagree (the missing runs are named by the chapter's own collects)."""
+        return [(name, claims.frames_for(c.profile, c.dataset, ensure=False, **c.overrides)) for name, c in self.regimes()]
+
     def verdicts(self, experiments: Sequence[str], ids: Sequence[str], frames=None) -> pd.DataFrame:
-        """The claims ``ids`` evaluated in every regime (:func:`arlib.book.claims.regime_ledger`), each non-"holds" verdict with its why."""
-        return claims.compared_ledger(frames if frames is not None else self._regime_frames(experiments), self.dataset, ids=ids)
+        """The claims ``ids`` evaluated in every regime (:func:`arlib.book.claims.regime_ledger`), each non-"holds" verdict with its why.
+
+        ``experiments``: the ones the chapter shows; the verdicts are judged on every experiment (``frames``
+        default :meth:`_ledger_frames`), as the ledger is."""
+        return claims.compared_ledger(frames if frames is not None else self._ledger_frames(), self.dataset, ids=ids)
 
     def show_verdicts(self, experiments: Sequence[str], ids: Sequence[str]) -> None:
         """Display :meth:`verdicts` as Markdown, with the runs behind each regime."""
         from IPython.display import Markdown
 
-        frames = self._regime_frames(experiments)  # collected once, for the verdicts and their notes
-        long = self.verdicts(experiments, ids, frames)
+        frames = self._regime_frames(experiments)  # the runs the chapter shows, for the notes
+        long = self.verdicts(experiments, ids)
         notes = [report.provenance_note(list(f.values()), what=name if len(frames) > 1 else None) for name, f in frames]
         text = claims.verdicts_markdown(long)
         show(Markdown(text if os.environ.get(INPUTS_ENV) else live_markdown(text)), *notes)
