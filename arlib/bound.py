@@ -10,7 +10,6 @@ weights. The book's tables of these terms are :func:`arlib.book.report.bound_tab
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -59,7 +58,7 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
     """
     path = run.file(BOUND_FILE)
     if path.exists() and not recompute:
-        out = json.loads(path.read_text())
+        out = run.read_json(BOUND_FILE)  # the store's untrusted read: a damaged file is named, never a bare JSONDecodeError
         if out.get("version") == BOUND_VERSION:
             return out
     if not run.file("model.pt").exists():
