@@ -5,14 +5,18 @@ Adversarial Robustness on Neural Networks".
 Three layers, one job per module:
 
 * core, flat in ``arlib/``: ``config`` (typed run configuration and its hash), ``errors``,
-  ``data``, ``models`` (the registry), ``attacks``, ``train``, ``store`` (content-addressed
-  results), ``profiles``, ``grid`` (expand a profile's cells, train and analyse the missing
-  ones), ``cluster`` (the grid as a SLURM job array through submitit), ``regimes`` (the
+  ``data`` (datasets, subsets, evaluation splits), ``device`` (device, precision, allocator),
+  ``models`` (the registry; ``models.loading`` builds a run's network and loads its weights),
+  ``attacks``, ``train`` (the training loop), ``store`` (content-addressed results and their
+  integrity), ``profiles``, ``cells`` (the state of a grid's cells, for every executor),
+  ``grid`` (expand a profile's cells, train and analyse the missing ones), ``cluster`` (the
+  grid as a SLURM job array through submitit), ``regimes`` (the
   low- and high-capacity profiles and the rule for collapsed runs), ``costs`` (FLOPs and
   GPU-hours of a grid);
 * measurement, computed from a trained network's weights, also flat in ``arlib/``:
   ``spectral`` (singular values of conv operators, spectral-norm clipping), ``analysis``
-  (margins, loss variation, PGD accuracy), ``bound`` (Theorem 3.1's terms). Training uses
+  (margins, loss variation, PGD accuracy), ``bound`` (Theorem 3.1's terms), ``intervals``
+  (the intervals, resolution and Holm adjustment of the verdicts). Training uses
   the first two (clipping, the final PGD evaluation), so these two layers import each other;
 * book, the subpackage ``arlib.book``: ``paper``, ``report``, ``compare``, ``speed``,
   ``claims``, ``plots``, ``widgets``, ``chapter``, ``build``, ``params`` (the chapters' parameters,

@@ -69,7 +69,8 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
 
     from . import data, spectral
     from .analysis import strict_fp32
-    from .train import default_device, load_model
+    from .device import default_device
+    from .models.loading import load_model
 
     cfg = run.config
     device = default_device()

@@ -95,7 +95,8 @@ def _check_pgd_step(method: str, eps: float, alpha: float, steps: int, what: str
 
 
 def cmd_grid(args) -> int:
-    from .grid import cell_status, expand, run_grid
+    from .cells import cell_status
+    from .grid import expand, run_grid
     from .store import Store
 
     _check_root(args.data_root)
@@ -149,7 +150,7 @@ def _queued(store) -> dict:
 def _grid_on_slurm(args, store, cells, opts) -> int:
     """Submit the missing cells as one job array; wait for them unless --no-wait. Never falls back to local."""
     from . import cluster
-    from .grid import todo
+    from .cells import todo
 
     cluster.check_slurm()  # before anything is written
     analyse = not args.no_analyse
@@ -209,9 +210,11 @@ def _one_run(results, prefix: str, store: str | None):
 
 def cmd_eval(args) -> int:
     from . import data
-    from .config import EvalConfig
     from .store import Run
-    from .train import final_metrics, load_model, require_sound
+    from .device import default_device
+    from .models.loading import load_model
+    from .store import require_sound
+    from .train import final_metrics
 
     run: Run = require_sound(_one_run(args.results, args.run, args.store))
     if run.diverged:
@@ -221,13 +224,11 @@ def cmd_eval(args) -> int:
         raise ConfigError(f"run {run.hash} has no trained model ({why})")
     cfg = run.config
     _check_pgd_step("pgd", args.eps, args.alpha, args.steps, "eval")
-    ev = EvalConfig(eps=args.eps, alpha=args.alpha, steps=args.steps)
-    cfg = cfg.replace(eval=vars(ev))
+    # The run's own evaluation subsets (attacked and monitored test images) with the attack asked for.
+    cfg = cfg.replace(eval={"eps": args.eps, "alpha": args.alpha, "steps": args.steps})
     ds = data.prepare_run(cfg, args.data_root)
     model = load_model(run, num_classes=ds.num_classes)
-    import torch
-
-    print(json.dumps(final_metrics(model, ds, cfg, torch.device("cpu") if not torch.cuda.is_available() else torch.device("cuda")), indent=1))
+    print(json.dumps(final_metrics(model, ds, cfg, default_device()), indent=1))
     return 0
 
 
@@ -265,7 +266,7 @@ def cmd_runs(args) -> int:
     each damaged file (``<path>: <what>``) on stderr when any is. ``--repair HASH`` moves a
     damaged run's files aside (``<name>.damaged-<time>``) so that the grid trains it anew.
     """
-    from .grid import cell_status
+    from .cells import cell_status
     from .store import Store
 
     if args.repair:

@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ArlibError
+from .cells import HOLDER, complete, holder
 from .store import Run, Store, atomic_write_json
 
-HOLDER = "slurm.json"  # in a run's directory while an array task works on it
 CLIENT_TOOLS = ("sbatch", "srun", "squeue", "scontrol", "scancel")
 CONTROLLER_TIMEOUT_S = 5.0
 
@@ -172,8 +172,6 @@ def wait(store: Store, hashes: list[str], job_id: str, analyse: bool = True, pro
     """
     from tqdm.auto import tqdm
 
-    from .grid import complete
-
     runs = [Run(store.root / "runs" / h) for h in hashes]
     bar = tqdm(total=len(runs), desc=f"job {job_id}", unit="cell", disable=not progress)
     gone_since = None
@@ -211,14 +209,6 @@ def job_id_here() -> str:
     return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID", "")
 
 
-def holder(run: Run) -> dict | None:
-    """What ``slurm.json`` says about the task working on ``run`` (None if no task is)."""
-    try:
-        return json.loads(run.file(HOLDER).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
 def run_cell(results_root: str, profile: str, config_hash: str, data_root: str = "", analyse: str = "1") -> str:
     """Train, evaluate and analyse one cell of the store ``<results_root>/<profile>``; return its status.
 
@@ -231,7 +221,7 @@ def run_cell(results_root: str, profile: str, config_hash: str, data_root: str =
         raise ClusterError(f"no config.json for {config_hash} in {store.root}")
     import torch
 
-    from .grid import complete, ensure
+    from .grid import ensure
 
     cfg = run.config
     analyse = analyse not in ("0", "", "false", "False")

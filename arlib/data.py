@@ -434,6 +434,16 @@ def eval_subset(split: Split, per_class: int | None, seed: int) -> Split:
     return split.subset(balanced_indices(split.labels, per_class, seed))
 
 
+def attack_split(ds: Dataset, eval_cfg) -> Split:
+    """The test images the final PGD attacks: a fixed class-balanced draw of ``eval_cfg.attack_per_class`` (or all)."""
+    return eval_subset(ds.test, eval_cfg.attack_per_class, ATTACK_SUBSET_SEED)
+
+
+def monitor_split(ds: Dataset, eval_cfg) -> Split:
+    """The test images of the per-epoch test curve (and of the loss variation): a fixed draw of ``eval_cfg.monitor_per_class`` (or all)."""
+    return eval_subset(ds.test, eval_cfg.monitor_per_class, MONITOR_SUBSET_SEED)
+
+
 def prepare(data_cfg, root=None, train_seed: int = 0) -> Dataset:
     """The dataset of a :class:`~arlib.config.DataConfig`, subset as it asks.
 

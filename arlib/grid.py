@@ -4,7 +4,7 @@
 not finished yet (finished runs are never recomputed; partial ones resume),
 then analyses every trained cell that has no analysis yet. Cells are
 independent; a lock per run lets several processes share one grid.
-:func:`cell_status` reads a cell's state from the store for any executor
+:mod:`arlib.cells` reads a cell's state from the store for any executor
 (local workers, SLURM array tasks of :mod:`arlib.cluster`).
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from filelock import FileLock
 from tqdm.auto import tqdm
 
 from . import profiles
@@ -67,7 +66,8 @@ def analyse_run(run: Run, data_root=None, lock_timeout: float = -1) -> None:
     per example (``outcomes.npz``), not a second attack. A diverged run is left as it is.
     """
     from . import analysis, bound, data
-    from .train import load_model, monitor_split, require_sound
+    from .models.loading import load_model
+    from .store import require_sound
 
     cfg = run.config
     with run.lock(lock_timeout):
@@ -81,7 +81,7 @@ def analyse_run(run: Run, data_root=None, lock_timeout: float = -1) -> None:
             e = cfg.eval
             pgd = analysis.pgd_summary(outcomes["pgd_clean_correct"], outcomes["pgd_robust"], e.eps, e.alpha, e.steps)
         summary, arrays = analysis.analyse(model, ds, data.input_size(cfg.data.dataset, ds.image_size), seed=cfg.train.seed, eval_cfg=cfg.eval,
-                                           attack_split=monitor_split(ds, cfg.eval), pgd=pgd)
+                                           attack_split=data.monitor_split(ds, cfg.eval), pgd=pgd)
         summary["config_hash"] = cfg.hash
         bound.bound_terms(run, data_root, recompute=True)
         run.save_analysis(summary, arrays)
@@ -123,63 +123,3 @@ def run_grid(profile: str, datasets=None, experiments=None, store: Store | None 
         listed = "; ".join(f"{e.path}: {e.reason}" for e in damaged)
         raise ArlibError(f"{len(damaged)} of {len(cells)} grid cells have damaged files and were left as they are, the others are done: {listed}")
     return [done[c.config.hash] for c in cells]
-
-
-# ----------------------------------------------------------------------------- status of cells, for every executor
-
-
-def locked(run: Run) -> bool:
-    """Whether a process (a local worker or an array task) holds the run's lock right now."""
-    path = run.file("run.lock")
-    if not path.exists():
-        return False
-    lock = FileLock(str(path), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        return True
-    except OSError:  # a read-only store: nobody can be training in it
-        return False
-    lock.release()
-    return False
-
-
-def complete(run: Run | None, analyse: bool = True) -> bool:
-    """Whether ``run`` needs no more work: diverged, or finished and analysed if ``analyse``."""
-    return run is not None and run.finished and (run.analysed or not analyse or run.diverged)
-
-
-def cell_status(run: Run | None, queued: dict[str, str] | None = None, analyse: bool = True) -> tuple[str, str]:
-    """``(status, job)`` of a cell, read from the store.
-
-    status: ``missing`` (nothing yet), ``partial`` (a checkpoint, nobody on
-    it), ``queued`` (a SLURM task waits for it), ``running`` (locked),
-    ``finished``, ``analysed`` or ``diverged``; job: the SLURM array task on it, if any.
-    ``queued`` maps config hashes to the job ids SLURM still lists
-    (:func:`arlib.cluster.queued`).
-    """
-    from .cluster import holder
-
-    queued = queued or {}
-    if run is None:
-        return "missing", ""
-    if complete(run, analyse):
-        return run.status(), ""
-    if locked(run):
-        return "running", (holder(run) or {}).get("job_id", "")
-    if run.hash in queued:
-        return "queued", queued[run.hash]
-    return {"new": "missing"}.get(run.status(), run.status()), ""
-
-
-def todo(cells: list[Cell], store: Store, queued: dict[str, str] | None = None, analyse: bool = True) -> tuple[list[Cell], list[Cell]]:
-    """``(cells to run, cells some worker or queued task already has)``: what a new submission should add."""
-    new, busy = [], []
-    for cell in cells:
-        run = store.find(cell.config)
-        status, _ = cell_status(run, queued, analyse)
-        if status in ("running", "queued"):
-            busy.append(cell)
-        elif not complete(run, analyse):
-            new.append(cell)
-    return new, busy

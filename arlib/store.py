@@ -620,5 +620,20 @@ def _first_line(e: BaseException, limit: int = 120) -> str:
     return text.splitlines()[0][:limit] if text else ""
 
 
-__all__ = ["Store", "Run", "Timeout", "RESULT_FILES", "CHECKSUMS", "SCHEMAS", "sha256_file", "remove_stale_tmp", "inputs_fingerprint", "atomic_write_json",
+__all__ = ["Store", "Run", "Timeout", "require_sound", "RESULT_FILES", "CHECKSUMS", "SCHEMAS", "sha256_file", "remove_stale_tmp", "inputs_fingerprint", "atomic_write_json",
            "atomic_write_bytes", "atomic_torch_save", "default_root", "read_json_file", "load_torch", "load_state_dict"]
+
+
+def require_sound(run: Run) -> Run:
+    """``run`` if its files parse, fit their shapes and match their checksums; else DamagedRunError naming the first bad file.
+
+    A finished run whose files are damaged is reported, never silently retrained or
+    rewritten: its numbers may already be in a book or a paper (``arlib runs --repair``
+    moves it aside explicitly).
+    """
+    problems = run.problems(deep=False)
+    if problems:
+        path, _, why = problems[0].partition(": ")
+        more = f" (and {len(problems) - 1} more; arlib runs --check lists them)" if len(problems) > 1 else ""
+        raise DamagedRunError(path, why + more)
+    return run

@@ -19,7 +19,6 @@ On CPU, glibc's allocator is told to keep freed memory (:func:`tune_cpu_allocato
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import math
 import os
 import platform
@@ -36,78 +35,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import __version__, data, models
+from . import __version__, data
 from .attacks import fgsm, pgd
 from .config import RunConfig
 from .errors import DamagedRunError
-from .store import Run, Store, atomic_torch_save, atomic_write_json, load_state_dict, load_torch
+from .device import autocast_for, default_device, resolve_precision, tune_cpu_allocator
+from .models.loading import build_model
+from .store import Run, Store, atomic_torch_save, atomic_write_json, load_torch, require_sound
 
 EpochHook = Callable[[nn.Module, int], "dict | None"]
-
-
-# ----------------------------------------------------------------------------- devices and precision
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def tune_cpu_allocator() -> bool:
-    """Let glibc keep freed memory in the process instead of handing it back to the OS.
-
-    A PGD step allocates and frees the same few-MB activations hundreds of
-    times. With glibc's defaults much of that memory goes back to the kernel
-    (heap trimming, mmap for large blocks) and every reuse page-faults it in
-    again; measured on the 2-core machine, one PGD-10 step of the cpu profile's
-    ResNet-8 at batch 128 took 0.31 s instead of 0.45 s with the settings
-    below (ResNet-56: +7%). Numerics are untouched. Process-wide, like
-    ``torch.set_num_threads``; ``ARLIB_MALLOC_TUNING=0`` turns it off.
-    Returns whether the settings were applied (Linux with glibc only).
-    """
-    if platform.system() != "Linux" or os.environ.get("ARLIB_MALLOC_TUNING", "1") == "0":
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # musl or another libc: nothing to tune
-        return False
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # from <malloc.h>
-    return all([
-        mallopt(m_mmap_threshold, 32 << 20) == 1,  # glibc's upper limit on 64-bit
-        mallopt(m_trim_threshold, 1 << 30) == 1,
-        mallopt(m_top_pad, 64 << 20) == 1,
-    ])
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX-512 BF16 / AMX), where autocast pays."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception:
-        return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_has_bf16() else "fp32"
-
-
-def autocast_for(precision: str, device: torch.device) -> torch.autocast | None:
-    """The autocast context of a resolved precision, or None for fp32."""
-    if precision == "fp32":
-        return None
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def build_model(cfg: RunConfig, num_classes: int, device: torch.device) -> nn.Module:
-    mean, std = data.STATS[cfg.data.dataset]
-    model = models.create(cfg.model.name, num_classes=num_classes, bn=cfg.model.bn, width=cfg.model.width, shortcut=cfg.model.shortcut, mean=mean, std=std).to(device)
-    if cfg.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return model
 
 
 def lr_scheduler(optimizer, t) -> torch.optim.lr_scheduler.LRScheduler:
@@ -198,21 +134,11 @@ def clean_eval(model, split: data.Split, dataset: str, device, batch_size: int =
     return {"loss": float(loss.astype(np.float64).mean()), "acc": 100 * float(correct.mean())}
 
 
-def attack_split(ds: data.Dataset, eval_cfg) -> data.Split:
-    """The test images the final PGD attacks: a fixed class-balanced draw of ``eval_cfg.attack_per_class`` (or all)."""
-    return data.eval_subset(ds.test, eval_cfg.attack_per_class, data.ATTACK_SUBSET_SEED)
-
-
-def monitor_split(ds: data.Dataset, eval_cfg) -> data.Split:
-    """The test images of the per-epoch test curve (and of the loss variation): a fixed draw of ``eval_cfg.monitor_per_class`` (or all)."""
-    return data.eval_subset(ds.test, eval_cfg.monitor_per_class, data.MONITOR_SUBSET_SEED)
-
-
 def final_evaluation(model, ds: data.Dataset, cfg: RunConfig, device) -> tuple[dict, dict[str, np.ndarray]]:
     """Tables 3-6's quantities for a trained model (fp32), and the per-example outcomes behind them.
 
     Clean loss and accuracy on every training image and every test image of ``ds``; PGD
-    (Appendix D.2, ``cfg.eval``) on :func:`attack_split`. The outcomes (``train_index``,
+    (Appendix D.2, ``cfg.eval``) on :func:`arlib.data.attack_split`. The outcomes (``train_index``,
     ``train_correct``, ``train_loss``, ``test_index``, ``test_correct``, ``test_loss``,
     ``pgd_index``, ``pgd_clean_correct``, ``pgd_robust``; indices into the full splits) are
     what intervals over test images are computed from (bootstrap over examples).
@@ -229,7 +155,7 @@ def final_evaluation(model, ds: data.Dataset, cfg: RunConfig, device) -> tuple[d
         "test_index": ds.test.positions().numpy().astype(np.int32), "test_correct": te_correct, "test_loss": te_loss,
     }
     if cfg.eval.steps > 0:
-        attacked = attack_split(ds, cfg.eval)
+        attacked = data.attack_split(ds, cfg.eval)
         e = cfg.eval
         clean, robust = pgd_outcomes(model, attacked, data.test_transform(cfg.data.dataset), e.eps, e.alpha, e.steps, seed=cfg.train.seed + 12345, batch_size=e.batch_size)
         r = pgd_summary(clean, robust, e.eps, e.alpha, e.steps)
@@ -329,21 +255,6 @@ _CHECKPOINT_KEYS = {"epoch", "model", "optimizer", "scheduler", "rng", "history"
 def warn(msg: str) -> None:
     """One line on stderr for something repaired on the way (a damaged file moved aside)."""
     print(f"arlib: warning: {msg}", file=sys.stderr, flush=True)
-
-
-def require_sound(run: Run) -> Run:
-    """``run`` if its files parse, fit their shapes and match their checksums; else DamagedRunError naming the first bad file.
-
-    A finished run whose files are damaged is reported, never silently retrained or
-    rewritten: its numbers may already be in a book or a paper (``arlib runs --repair``
-    moves it aside explicitly).
-    """
-    problems = run.problems(deep=False)
-    if problems:
-        path, _, why = problems[0].partition(": ")
-        more = f" (and {len(problems) - 1} more; arlib runs --check lists them)" if len(problems) > 1 else ""
-        raise DamagedRunError(path, why + more)
-    return run
 
 
 def _repair_unfinished(run: Run, cfg: RunConfig) -> None:
@@ -454,7 +365,7 @@ def train_run(
                 ckpt = None
                 generator, model, optimizer, scheduler = fresh()
         hooks = epoch_hooks_for(cfg, model, input_hw, device) + list(extra_hooks)
-        monitored = monitor_split(ds, cfg.eval)
+        monitored = data.monitor_split(ds, cfg.eval)
 
         # Provenance is written when training starts (and completed at the end), so an
         # unfinished run already says which code, data and machine it is being trained with.
@@ -542,16 +453,3 @@ def _record_diverged(run: Run, cfg: RunConfig, prov: dict, history: list, elapse
     saved_note = f"run {cfg.hash} diverged and is recorded in {run.path}"
     warn(f"run {cfg.hash} {run.divergence()}: recorded as diverged; it is left out of the analysis, the grid's means and the book")
     return run
-
-
-def load_model(run: Run, device: torch.device | None = None, num_classes: int | None = None) -> nn.Module:
-    """The trained fp32 model of a finished run, in eval mode."""
-    device = device or default_device()
-    cfg = run.config
-    state = load_state_dict(run.file("model.pt"), map_location=device)  # weights only; DamagedRunError naming the file
-    if num_classes is None:
-        # The classifier's rows: every registered model ends in a Linear named ``fc``.
-        num_classes = next(v.shape[0] for k, v in reversed(state.items()) if k.endswith("fc.weight"))
-    model = build_model(cfg, num_classes, device)
-    model.load_state_dict(state)
-    return model.eval()

@@ -78,7 +78,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from arlib import attacks, data, models, profiles, train
+from arlib import attacks, data, device, models, profiles, train
+from arlib.models import loading
 from arlib.config import RunConfig, standard_adv
 from arlib.errors import DataNotFoundError
 from arlib.models import resnet_cifar
@@ -122,8 +123,8 @@ def machine() -> dict:
         "cores": os.cpu_count(),
         "default_threads": DEFAULT_THREADS,
         "interop_threads": torch.get_num_interop_threads(),
-        "mkldnn_bf16": train.cpu_has_bf16(),
-        "allocator": "tuned (arlib.train.tune_cpu_allocator, both loops)" if ALLOCATOR["tuned"] else "glibc defaults",
+        "mkldnn_bf16": device.cpu_has_bf16(),
+        "allocator": "tuned (arlib.device.tune_cpu_allocator, both loops)" if ALLOCATOR["tuned"] else "glibc defaults",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
@@ -175,7 +176,7 @@ def run_config(key: str) -> RunConfig:
 def realistic_state(cfg: RunConfig, seed: int = 0) -> dict:
     """State dict of the network with every Fixup zero-init filled in (same for every loop)."""
     torch.manual_seed(seed)
-    model = train.build_model(cfg.replace(train={"channels_last": False}), 10, DEVICE)
+    model = loading.build_model(cfg.replace(train={"channels_last": False}), 10, DEVICE)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, resnet_cifar.BasicBlock) and not m.bn:
@@ -236,11 +237,11 @@ class ArlibLoop:
     def __init__(self, cfg: RunConfig, state: dict, threads: int, label: str = "arlib", patch=None, compile: bool = False, seed: int = 0):
         self.label, self.threads, self.cfg, self.patch = label, threads, cfg, patch
         torch.manual_seed(seed)
-        self.model = train.build_model(cfg, 10, DEVICE)
+        self.model = loading.build_model(cfg, 10, DEVICE)
         self.model.load_state_dict(state)
         self.opt = make_optimizer(self.model, cfg)
-        self.precision = train.resolve_precision(cfg.train.precision, DEVICE)
-        self.autocast = train.autocast_for(self.precision, DEVICE)
+        self.precision = device.resolve_precision(cfg.train.precision, DEVICE)
+        self.autocast = device.autocast_for(self.precision, DEVICE)
         self.gen = torch.Generator().manual_seed(seed)
         self.net = torch.compile(self.model) if compile else self.model
 
@@ -455,7 +456,7 @@ def bench_main(nets: list[str], windows: int, batches: int, threads: int, peer_d
         name = cfg.model.name
         state = realistic_state(cfg)
         flops = count_flops(cfg, state)
-        prec = train.resolve_precision(cfg.train.precision, DEVICE)
+        prec = device.resolve_precision(cfg.train.precision, DEVICE)
         print(f"\n== {name} ({'cpu profile' if key == 'cpu' else 'paper profile'}; augment={cfg.data.augment}; arlib: precision {prec}, channels_last {cfg.train.channels_last}, {threads} thread(s))")
         print(f"   FLOPs per step (batch {BATCH}): {flops['per_step'] / 1e9:.1f} G counted = {cfg.adv.steps} x {flops['attack_pass'] / 1e9:.2f} G attack pass + {flops['train_pass'] / 1e9:.2f} G training pass")
         loops = [PeerLoop(cfg, state, threads, "peer")]
@@ -586,7 +587,7 @@ def train_and_eval(loop_kind: str, cfg: RunConfig, train_split: data.Split, test
 def models_state_fresh(cfg: RunConfig, seed: int) -> dict:
     """Fresh (Fixup-initialised, as a real run starts) weights of ``cfg``'s network for ``seed``."""
     torch.manual_seed(seed)
-    return copy.deepcopy(train.build_model(cfg.replace(train={"channels_last": False}), 10, DEVICE).state_dict())
+    return copy.deepcopy(loading.build_model(cfg.replace(train={"channels_last": False}), 10, DEVICE).state_dict())
 
 
 def bench_equivalence(n_steps: int = 3, batch: int = 32) -> dict:
@@ -600,7 +601,7 @@ def bench_equivalence(n_steps: int = 3, batch: int = 32) -> dict:
     cfg = run_config("cpu").replace(train={"precision": "fp32", "channels_last": False, "batch_size": batch})
     state = realistic_state(cfg)
     split, source = images(n_steps * batch)
-    ours = train.build_model(cfg, 10, DEVICE)
+    ours = loading.build_model(cfg, 10, DEVICE)
     ours.load_state_dict(state)
     theirs = copy.deepcopy(ours)
     opt_ours, opt_theirs = make_optimizer(ours, cfg), make_optimizer(theirs, cfg)
@@ -666,13 +667,13 @@ def main(argv=None) -> None:
     p.add_argument("--no-save", action="store_true")
     p.add_argument("--cold-compile", action="store_true", help="empty inductor cache (what a fresh machine pays for torch.compile)")
     p.add_argument("--allocator", choices=("tuned", "default"), default="tuned",
-                   help="tuned: arlib.train.tune_cpu_allocator() for the whole process, so for the peer too (it is process-wide; "
+                   help="tuned: arlib.device.tune_cpu_allocator() for the whole process, so for the peer too (it is process-wide; "
                         "the ratio is then conservative); default: glibc's defaults for both")
     p.add_argument("--interop", type=int, default=None, help="torch.set_num_interop_threads at start (compare across processes)")
     a = p.parse_args(argv)
     if a.interop is not None:
         torch.set_num_interop_threads(a.interop)
-    ALLOCATOR["tuned"] = a.allocator == "tuned" and train.tune_cpu_allocator()
+    ALLOCATOR["tuned"] = a.allocator == "tuned" and device.tune_cpu_allocator()
     if a.cold_compile:
         import tempfile
 

@@ -31,7 +31,7 @@ import pytest
 
 from arlib import cluster, profiles
 from arlib.config import standard_adv
-from arlib.grid import cell_status
+from arlib.cells import cell_status
 from arlib.store import Run, Store, atomic_write_json
 from conftest import REPO, needs_cifar10
 

@@ -17,7 +17,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from arlib import data, models, profiles, train
+from arlib import data, device, models, profiles, train
+from arlib.models import loading
 from arlib.attacks import fgsm, pgd
 from arlib.config import standard_adv
 from arlib.models import resnet_cifar
@@ -179,10 +180,10 @@ def test_train_epoch_fast_and_fp32_agree(batch):
     out, weights = {}, {}
     for name, overrides in (("fp32", {"precision": "fp32", "channels_last": False}), ("fast", {"precision": "bf16", "channels_last": True})):
         cfg = base.replace(train=overrides)
-        model = train.build_model(cfg, 10, CPU)
+        model = loading.build_model(cfg, 10, CPU)
         model.load_state_dict(_net().state_dict())
         opt = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum)
-        autocast = train.autocast_for(cfg.train.precision, CPU)
+        autocast = device.autocast_for(cfg.train.precision, CPU)
         out[name] = train.train_epoch(model, opt, split, cfg, torch.Generator().manual_seed(0), CPU, autocast)
         weights[name] = torch.cat([p.detach().flatten() for p in model.parameters()])
         assert all(p.dtype == torch.float32 for p in model.parameters())
@@ -195,11 +196,11 @@ def test_train_epoch_fast_and_fp32_agree(batch):
 
 
 def test_precision_resolution():
-    assert train.resolve_precision("fp32", CPU) == "fp32"
-    assert train.resolve_precision("bf16", CPU) == "bf16"
-    assert train.resolve_precision("auto", CPU) == ("bf16" if train.cpu_has_bf16() else "fp32")
-    assert train.autocast_for("fp32", CPU) is None
-    ac = train.autocast_for("bf16", CPU)
+    assert device.resolve_precision("fp32", CPU) == "fp32"
+    assert device.resolve_precision("bf16", CPU) == "bf16"
+    assert device.resolve_precision("auto", CPU) == ("bf16" if device.cpu_has_bf16() else "fp32")
+    assert device.autocast_for("fp32", CPU) is None
+    ac = device.autocast_for("bf16", CPU)
     assert ac.fast_dtype == torch.bfloat16 and ac.device == "cpu"
 
 
@@ -239,7 +240,7 @@ def test_allocator_tuning_is_applied_on_glibc_and_can_be_turned_off(monkeypatch)
     import platform
 
     monkeypatch.setenv("ARLIB_MALLOC_TUNING", "0")
-    assert train.tune_cpu_allocator() is False
+    assert device.tune_cpu_allocator() is False
     monkeypatch.delenv("ARLIB_MALLOC_TUNING")
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert train.tune_cpu_allocator() is True
+        assert device.tune_cpu_allocator() is True

@@ -29,7 +29,8 @@ import torch
 from arlib import profiles
 from arlib.config import standard_adv
 from arlib.store import Store, default_root
-from arlib.train import resolve_precision, train_run
+from arlib.device import resolve_precision
+from arlib.train import train_run
 from conftest import needs_cifar10
 
 ACC_TOL = 3.0
