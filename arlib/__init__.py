@@ -6,7 +6,7 @@ Three layers, one job per module:
 
 * core, flat in ``arlib/``: ``config`` (typed run configuration and its hash), ``errors``,
   ``data`` (datasets, subsets, evaluation splits), ``device`` (device, precision, allocator),
-  ``models`` (the registry; ``models.loading`` builds a run's network and loads its weights),
+  ``models`` (the registry), ``networks`` (a run's network, built from its config or loaded with its weights),
   ``attacks``, ``train`` (the training loop), ``store`` (content-addressed results and their
   integrity), ``profiles``, ``cells`` (the state of a grid's cells, for every executor),
   ``grid`` (expand a profile's cells, train and analyse the missing ones), ``cluster`` (the
@@ -19,7 +19,7 @@ Three layers, one job per module:
   (the intervals, resolution and Holm adjustment of the verdicts). Training uses
   the first two (clipping, the final PGD evaluation), so these two layers import each other;
 * book, the subpackage ``arlib.book``: ``paper``, ``report``, ``compare``, ``speed``,
-  ``claims``, ``plots``, ``widgets``, ``chapter``, ``build``, ``params`` (the chapters' parameters,
+  ``claims``, ``plots``, ``widgets``, ``chapter``, ``handshake`` (what a chapter tells the build it read), ``build``, ``params`` (the chapters' parameters,
   ``book/params.yml``), ``rerun`` (``arlib chapter``: one chapter through papermill), ``lab``
   (``arlib lab``: the chapters as notebooks in JupyterLab),
   ``stamp`` (the build stamp in every page's footer), ``offline_search`` (search from the disk

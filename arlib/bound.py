@@ -70,7 +70,7 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
     from . import data, spectral
     from .analysis import strict_fp32
     from .device import default_device
-    from .models.loading import load_model
+    from .networks import load_model
 
     cfg = run.config
     device = default_device()

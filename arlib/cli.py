@@ -212,7 +212,7 @@ def cmd_eval(args) -> int:
     from . import data
     from .store import Run
     from .device import default_device
-    from .models.loading import load_model
+    from .networks import load_model
     from .store import require_sound
     from .train import final_metrics
 

@@ -66,7 +66,7 @@ def analyse_run(run: Run, data_root=None, lock_timeout: float = -1) -> None:
     per example (``outcomes.npz``), not a second attack. A diverged run is left as it is.
     """
     from . import analysis, bound, data
-    from .models.loading import load_model
+    from .networks import load_model
     from .store import require_sound
 
     cfg = run.config

@@ -492,29 +492,6 @@ class Run:
         return FileLock(str(self.file("run.lock")), timeout=timeout)
 
 
-def inputs_fingerprint(paths, root: str | os.PathLike | None = None) -> dict:
-    """What a book chapter's stamp must hold about the results it read.
-
-    ``paths`` are the run folders (or single files) a chapter reported reading. Returns
-    ``{"results_root": <resolved root>, "sha256": {<path>: <hex digest> | None}}`` with one
-    entry per result file of each run folder (:data:`RESULT_FILES`, the checkpoint
-    excluded) and paths relative to ``root`` (default :func:`default_root`, i.e.
-    ``$ARLIB_RESULTS``) where they are under it. A missing file maps to None. Switching
-    the results root therefore changes the stamp even when last time's files are untouched.
-    """
-    root = Path(root if root is not None else default_root()).resolve()
-    digests: dict[str, str | None] = {}
-    for p in sorted({Path(p).resolve() for p in paths}):
-        files = [p / n for n in RESULT_FILES] if p.is_dir() else [p]
-        for f in files:
-            key = f.relative_to(root).as_posix() if f.is_relative_to(root) else str(f)
-            if f.is_file():
-                digests[key] = sha256_file(f)
-            elif not p.is_dir():
-                digests[key] = None
-    return {"results_root": str(root), "sha256": digests}
-
-
 class Store:
     """The results store rooted at ``root`` (default :func:`default_root`)."""
 
@@ -620,7 +597,7 @@ def _first_line(e: BaseException, limit: int = 120) -> str:
     return text.splitlines()[0][:limit] if text else ""
 
 
-__all__ = ["Store", "Run", "Timeout", "require_sound", "RESULT_FILES", "CHECKSUMS", "SCHEMAS", "sha256_file", "remove_stale_tmp", "inputs_fingerprint", "atomic_write_json",
+__all__ = ["Store", "Run", "Timeout", "require_sound", "RESULT_FILES", "CHECKSUMS", "SCHEMAS", "sha256_file", "remove_stale_tmp", "atomic_write_json",
            "atomic_write_bytes", "atomic_torch_save", "default_root", "read_json_file", "load_torch", "load_state_dict"]
 
 

@@ -40,7 +40,7 @@ from .attacks import fgsm, pgd
 from .config import RunConfig
 from .errors import DamagedRunError
 from .device import autocast_for, default_device, resolve_precision, tune_cpu_allocator
-from .models.loading import build_model
+from .networks import build_model
 from .store import Run, Store, atomic_torch_save, atomic_write_json, load_torch, require_sound
 
 EpochHook = Callable[[nn.Module, int], "dict | None"]

@@ -79,7 +79,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from arlib import attacks, data, device, models, profiles, train
-from arlib.models import loading
+from arlib import networks
 from arlib.config import RunConfig, standard_adv
 from arlib.errors import DataNotFoundError
 from arlib.models import resnet_cifar
@@ -176,7 +176,7 @@ def run_config(key: str) -> RunConfig:
 def realistic_state(cfg: RunConfig, seed: int = 0) -> dict:
     """State dict of the network with every Fixup zero-init filled in (same for every loop)."""
     torch.manual_seed(seed)
-    model = loading.build_model(cfg.replace(train={"channels_last": False}), 10, DEVICE)
+    model = networks.build_model(cfg.replace(train={"channels_last": False}), 10, DEVICE)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, resnet_cifar.BasicBlock) and not m.bn:
@@ -237,7 +237,7 @@ class ArlibLoop:
     def __init__(self, cfg: RunConfig, state: dict, threads: int, label: str = "arlib", patch=None, compile: bool = False, seed: int = 0):
         self.label, self.threads, self.cfg, self.patch = label, threads, cfg, patch
         torch.manual_seed(seed)
-        self.model = loading.build_model(cfg, 10, DEVICE)
+        self.model = networks.build_model(cfg, 10, DEVICE)
         self.model.load_state_dict(state)
         self.opt = make_optimizer(self.model, cfg)
         self.precision = device.resolve_precision(cfg.train.precision, DEVICE)
@@ -587,7 +587,7 @@ def train_and_eval(loop_kind: str, cfg: RunConfig, train_split: data.Split, test
 def models_state_fresh(cfg: RunConfig, seed: int) -> dict:
     """Fresh (Fixup-initialised, as a real run starts) weights of ``cfg``'s network for ``seed``."""
     torch.manual_seed(seed)
-    return copy.deepcopy(loading.build_model(cfg.replace(train={"channels_last": False}), 10, DEVICE).state_dict())
+    return copy.deepcopy(networks.build_model(cfg.replace(train={"channels_last": False}), 10, DEVICE).state_dict())
 
 
 def bench_equivalence(n_steps: int = 3, batch: int = 32) -> dict:
@@ -601,7 +601,7 @@ def bench_equivalence(n_steps: int = 3, batch: int = 32) -> dict:
     cfg = run_config("cpu").replace(train={"precision": "fp32", "channels_last": False, "batch_size": batch})
     state = realistic_state(cfg)
     split, source = images(n_steps * batch)
-    ours = loading.build_model(cfg, 10, DEVICE)
+    ours = networks.build_model(cfg, 10, DEVICE)
     ours.load_state_dict(state)
     theirs = copy.deepcopy(ours)
     opt_ours, opt_theirs = make_optimizer(ours, cfg), make_optimizer(theirs, cfg)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from arlib import data, device, models, profiles, train
-from arlib.models import loading
+from arlib import networks
 from arlib.attacks import fgsm, pgd
 from arlib.config import standard_adv
 from arlib.models import resnet_cifar
@@ -180,7 +180,7 @@ def test_train_epoch_fast_and_fp32_agree(batch):
     out, weights = {}, {}
     for name, overrides in (("fp32", {"precision": "fp32", "channels_last": False}), ("fast", {"precision": "bf16", "channels_last": True})):
         cfg = base.replace(train=overrides)
-        model = loading.build_model(cfg, 10, CPU)
+        model = networks.build_model(cfg, 10, CPU)
         model.load_state_dict(_net().state_dict())
         opt = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum)
         autocast = device.autocast_for(cfg.train.precision, CPU)

@@ -509,7 +509,7 @@ def test_malformed_params_yml_is_one_line(tmp_path):
 
 
 def test_inputs_fingerprint_names_the_store_and_its_files(store, tmp_path):
-    from arlib.store import inputs_fingerprint
+    from arlib.book.handshake import inputs_fingerprint
 
     results, _ = store
     runs = sorted((results / "smoke" / "runs").iterdir())

@@ -11,6 +11,8 @@ them (``tests/test_layers.py`` checks it). Modules, one job each:
 * ``claims`` - Appendix B's claims tested on our runs (the ledger);
 * ``plots`` - the figures; ``widgets`` - the ε slider that also works in static HTML;
 * ``chapter`` - what every chapter notebook does around its figures (``setup``, ``show``);
+* ``handshake`` - what a running chapter tells the build (its name, the runs it read); the
+  content above imports it, never the build (a contract of ``lint-imports``);
 * ``build`` - execute the chapters that changed and run Jupyter Book (``arlib book``);
   ``params`` - read and check ``book/params.yml``; ``stamp`` - the build stamp (commit, date,
   profile) in every page's footer; ``offline_search`` - search with snippets from the disk copy;

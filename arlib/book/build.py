@@ -50,7 +50,7 @@ from pathlib import Path
 
 from ..errors import ArlibError
 from ..profiles import DEFAULT_BOOK_PROFILE, PROFILES
-from ..store import inputs_fingerprint
+from .handshake import CHAPTER_ENV, INPUTS_ENV, inputs_fingerprint
 from .params import check_params, read_params_file
 from .stamp import STAMP_ENV, build_stamp
 
@@ -60,36 +60,18 @@ LOCK_FILE = "_build/.arbook-build.lock"
 TEMPLATE_DIR = "notebooks"
 TEMPLATE_SUFFIX = ".md"  # MyST Markdown notebooks, read by jupytext
 STAMP_VERSION = 2  # 2: inputs are the results root + result-file checksums
-INPUTS_ENV = "ARBOOK_INPUTS_FILE"  # set while a chapter runs; see record_inputs
-CHAPTER_ENV = "ARBOOK_CHAPTER"  # the running chapter's name, for its figure numbers and captions (arlib.book.chapter)
 
 
 class BookError(ArlibError):
     """The book could not be built: a chapter failed, or the configuration is wrong."""
 
 
-# -- inputs reported by the notebooks -------------------------------------------------------
-
-def record_inputs(*paths: str | os.PathLike) -> None:
-    """Declare files or directories (results-store run dirs) the running chapter read.
-
-    Called from inside a chapter's kernel. During ``build_book`` the paths are appended
-    to the file named by ``$ARBOOK_INPUTS_FILE`` and become part of the chapter's stamp,
-    so the chapter re-executes when any of them changes. Outside a book build (plain
-    Jupyter, papermill by hand) it does nothing.
-    """
-    target = os.environ.get(INPUTS_ENV)
-    if not target:
-        return
-    with open(target, "a", encoding="utf-8") as f:
-        for p in paths:
-            f.write(str(Path(p).resolve()) + "\n")
-
+# -- inputs reported by the notebooks (arlib.book.handshake) ------------------------------------
 
 def _inputs_hash(root: Path, inputs: list[str]) -> str:
     """Hash of what a chapter read: the results root it read from and the checksum of every result file of each run it reported.
 
-    :func:`arlib.store.inputs_fingerprint`: switching stores (``ARLIB_RESULTS``) or any change of
+    :func:`arlib.book.handshake.inputs_fingerprint`: switching stores (``ARLIB_RESULTS``) or any change of
     a result file re-executes the chapter; a reported path that is gone counts as changed.
     """
     fingerprint = inputs_fingerprint([Path(rel) if Path(rel).is_absolute() else root / rel for rel in sorted(set(inputs))])

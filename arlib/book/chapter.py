@@ -38,7 +38,7 @@ from ..errors import ConfigError
 from ..regimes import REGIMES
 from ..store import Store
 from . import claims, compare, report
-from .build import CHAPTER_ENV, INPUTS_ENV
+from .handshake import CHAPTER_ENV, INPUTS_ENV
 from .params import BY_NAME, check_values
 
 __all__ = ["Chapter", "ParameterError", "setup", "show", "provenance_block", "explorer", "missing_note"]
@@ -80,9 +80,11 @@ class Chapter:
         if not todo:
             return
         if self.ensure:
+            live = not os.environ.get(INPUTS_ENV)  # a book build trains quietly: its pages show results, not progress bars
             for i, (cfg, _) in enumerate(todo, 1):
-                print(f"training and analysing {i}/{len(todo)}: {self.profile} {experiment} {_cell(cfg)} ({cfg.hash[:8]})", flush=True)
-                grid.ensure(cfg, store, analyse=True, progress=True)
+                if live:
+                    print(f"training and analysing {i}/{len(todo)}: {self.profile} {experiment} {_cell(cfg)} ({cfg.hash[:8]})", flush=True)
+                grid.ensure(cfg, store, analyse=True, progress=live)
             return
         key = (self.profile, experiment, dataset, json.dumps(self.overrides, sort_keys=True, default=str))
         if key in _reported:
@@ -138,8 +140,7 @@ class Chapter:
         frames = self._regime_frames(experiments)  # the runs the chapter shows, for the notes
         long = self.verdicts(experiments, ids)
         notes = [report.provenance_note(list(f.values()), what=name if len(frames) > 1 else None) for name, f in frames]
-        text = claims.verdicts_markdown(long)
-        show(Markdown(text if os.environ.get(INPUTS_ENV) else live_markdown(text)), *notes)
+        show(Markdown(claims.verdicts_markdown(long)), *notes)
 
     def dataset_table(self, dataset: str, model: str) -> tuple[pd.DataFrame, str]:
         """:func:`arlib.book.compare.dataset_table` with the chapter's parameters."""
@@ -243,8 +244,8 @@ def missing_note(profile: str, experiment: str, dataset: str, missing: Sequence,
 
 
 def live_markdown(text: str) -> str:
-    """MyST Markdown of :func:`arlib.book.claims.verdicts_markdown` as plain Markdown for Jupyter: each
-    ``:::{dropdown} title`` block becomes an HTML ``<details>`` block (JupyterLab renders no MyST directive)."""
+    """MyST Markdown (:func:`arlib.book.claims.verdicts_markdown`) as plain Markdown for Jupyter, where :func:`show`
+    displays it outside a book build: each ``:::{dropdown} title`` block becomes an HTML ``<details>`` block."""
     from markdown_it import MarkdownIt
 
     inline = MarkdownIt("commonmark").renderInline
@@ -353,8 +354,10 @@ def show(result, *notes: str, caption: str | None = None, runs=None) -> None:
     carries: which runs (:func:`arlib.book.report.provenance_note`) and which of the paper's numbers
     (:func:`arlib.book.compare.paper_note`).
     """
-    from IPython.display import display
+    from IPython.display import Markdown, display
 
+    if isinstance(result, Markdown) and not os.environ.get(INPUTS_ENV):  # Jupyter renders no MyST directive
+        result = Markdown(live_markdown(result.data))
     table = _is_table(result)
     cap = caption_block("Table" if table else "Figure", caption, runs) if caption else None
     if cap is not None and table:

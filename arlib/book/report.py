@@ -13,7 +13,7 @@ The chapter notebooks never read a results store directly; they call this module
 
 Our numbers next to the paper's are :mod:`arlib.book.compare`; Theorem 3.1's terms are
 measured by :mod:`arlib.bound`. Every results-store file read here is reported to a running
-book build (:func:`arlib.book.build.record_inputs`), so a chapter re-executes when its runs change.
+book build (:func:`arlib.book.handshake.record_inputs`), so a chapter re-executes when its runs change.
 
 Conventions: ``eps`` is the defensive strength on the paper's 0-255 scale, 0 meaning plain
 training; "std" over seeds is the sample standard deviation (``ddof=1``), NaN for a single
@@ -41,7 +41,7 @@ from ..grid import ensure as ensure_run
 from ..grid import expand
 from ..regimes import is_collapsed, is_degenerate, is_diverged
 from ..store import Run, Store, default_root
-from .build import record_inputs
+from .handshake import record_inputs
 
 __all__ = [
     "commits_note",

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .build import CHAPTER_ENV, TEMPLATE_DIR, TEMPLATE_SUFFIX, BookError, _captured_output, _one_line, find_root, toc_chapters
+from .handshake import CHAPTER_ENV
+from .build import TEMPLATE_DIR, TEMPLATE_SUFFIX, BookError, _captured_output, _one_line, find_root, toc_chapters
 from .params import check_values
 
 __all__ = ["book_root", "resolve_chapter", "notebook_parameters", "chapter_parameters", "rerun_chapter"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .build import record_inputs
+from .handshake import record_inputs
 
 __all__ = ["RESULTS", "summary", "bound", "levers", "quality"]
 

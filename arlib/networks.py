@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .. import data
-from ..config import RunConfig
-from ..device import default_device
-from ..store import Run, load_state_dict
-from . import create
+from . import data
+from .config import RunConfig
+from .device import default_device
+from .models import create
+from .store import Run, load_state_dict
 
 
 def build_model(cfg: RunConfig, num_classes: int, device: torch.device) -> nn.Module:
