@@ -1,9 +1,13 @@
-"""Profiles: three sizes of the same experiments.
+"""Profiles: the same experiments at three scales, the CPU scale in two capacity regimes.
 
 * ``smoke`` — every run takes seconds on a 2-core CPU; for CI and for
   checking that the book builds. Numbers are meaningless.
-* ``cpu`` — a real small-scale reproduction on a 2-core CPU (hours for the
-  whole grid). See :data:`CPU_PROFILE_NOTES` for how it was sized.
+* ``cpu`` — a real small-scale reproduction on a 2-core CPU, the low-capacity
+  regime (hours for the whole grid). See :data:`CPU_PROFILE_NOTES` for how it was sized.
+* ``cpu-high`` — the same scale in the high-capacity regime: networks that fit
+  their adversarial training sets (:data:`CPU_HIGH_PROFILE_NOTES`). Both CPU
+  profiles evaluate as :data:`RESOLUTION_EVAL` says, on grids planned in
+  :data:`RESOLUTION_PLAN_NOTES`.
 * ``paper`` — Appendix D exactly: ResNet-56 / ResNet-110 (Fixup, no BN),
   batch 256, 200 epochs, lr 0.05 divided by 10 at epochs 100 and 150,
   momentum 0.9; WRN-50-2 on Tiny-ImageNet, batch 256, 90 epochs, lr 0.1
