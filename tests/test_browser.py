@@ -349,3 +349,45 @@ def test_verdicts_are_collapsed_blocks_not_raw_directives(open_page, page_path: 
     assert ":::{" not in text and "```{" not in text, f"{page_path.name}: a directive printed by the chapter was not rendered"
     if "show_verdicts" in page_path.read_text(encoding="utf-8"):
         assert page.locator("details.sd-dropdown").count() >= 1, f"{page_path.name}: verdicts are not collapsible"
+
+
+# -- the ε slider says what it is (issue 24) ------------------------------------------------
+
+_SLIDER_GEOMETRY = """() => Array.from(document.querySelectorAll('.widget-slider')).map(s => {
+  const mid = e => { const b = e.getBoundingClientRect(); return (b.left + b.right) / 2; };
+  const box = e => e.getBoundingClientRect();
+  return {label: (s.querySelector('.widget-label') || {}).innerText || '',
+          ticks: Array.from(s.querySelectorAll('.arbook-eps-tick')).map(t => [t.innerText.trim(), mid(t), box(t).top]),
+          readonly: Array.from(s.querySelectorAll('.arbook-eps-readonly')).map(t => [t.innerText.trim(), mid(t), box(t).top]),
+          readout: [mid(s.querySelector('.widget-readout')), box(s.querySelector('.widget-readout')).bottom],
+          track_bottom: box(s.querySelector('.noUi-target')).bottom,
+          slider: [box(s).top, box(s).bottom], clipped: s.scrollHeight > s.clientHeight + 1};
+})"""
+
+
+@needs_build
+def test_eps_slider_labels_its_unit_its_values_and_its_read_only_readout(open_page):
+    """The slider's label names ε and its unit, each value it takes is written under the track where the handle stops for it,
+    and the readout carries a "read-only" mark under it; nothing of it is cut off (arlib.book.widgets.eps_explorer)."""
+    pages = _slider_pages()
+    if not pages:
+        pytest.skip("no page with an ε slider (arlib.book.widgets.eps_explorer) in this build")
+    for path in pages:
+        page, log = open_page(path)
+        handle = page.locator(".widget-slider .noUi-handle").first
+        handle.wait_for(state="visible", timeout=20_000)
+        s = page.evaluate(_SLIDER_GEOMETRY)[0]
+        assert "ε" in s["label"] and "/255" in s["label"], f"{path.name}: slider label {s['label']!r} names no ε unit"
+        assert len(s["ticks"]) >= 2 and not s["clipped"], f"{path.name}: {s}"
+        assert all(top >= s["track_bottom"] - 2 and top < s["slider"][1] for _, _, top in s["ticks"]), f"{path.name}: tick labels not under the track: {s}"
+        (mark, x, top), = s["readonly"]
+        assert mark == "read-only" and abs(x - s["readout"][0]) < 2 and top >= s["readout"][1] - 6, f"{path.name}: {s}"
+        handle.focus()
+        for k, (label, x, _) in enumerate(s["ticks"]):
+            if k:
+                page.keyboard.press("ArrowRight")
+                page.wait_for_timeout(150)
+            at = page.evaluate("() => { const h = document.querySelector('.widget-slider .noUi-handle').getBoundingClientRect();"
+                               " return [(h.left + h.right) / 2, document.querySelector('.widget-slider .widget-readout').innerText.trim()]; }")
+            assert at[1] == label and abs(at[0] - x) < 2, f"{path.name}: the handle at {at} is not over its tick label {label!r} at {x:.0f} px"
+        assert not log.errors, f"{path.name}: {log.errors}"

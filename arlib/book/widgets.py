@@ -14,6 +14,13 @@ with one piece of code:
 Every figure is rendered to PNG once, when the widget is built; nothing is recomputed when
 the slider moves.
 
+What the slider shows a reader: its label says what it sets and in which unit ("ε (in /255)"),
+every value it takes is written under the track where the handle stops for it (0, 4, 8, 16), and
+the value beside the track is marked "read-only" (it shows the chosen ε; the handle or the arrow
+keys change it). ipywidgets has no tick marks, and the widget must stay two children (slider, figure
+stack) to work in the static HTML, so the tick labels are part of the slider's HTML description,
+placed under the track with the geometry of ipywidgets 8's stylesheet (:data:`_GEOMETRY`).
+
 Example (in a chapter notebook)::
 
     from arlib.book.widgets import eps_explorer
@@ -35,6 +42,33 @@ def _label(eps: float) -> str:
     return f"{eps:g}"
 
 
+DESCRIPTION = "ε (in /255)"  # what the slider sets, in the paper's unit: ε/255 of the pixel range
+TOOLTIP = ("Defensive strength ε of the network whose figure is shown, in units of 1/255 of the pixel range. "
+           "Drag the handle or use the arrow keys; the value beside the track is read-only.")
+
+# ipywidgets 8 (controls 2.0) slider geometry, px: the description's right margin (2 x inline margin), the track
+# container's side margins (handle size / 2 - 2 x border width) and the readout's (min-width: inline width short / 2 -
+# widget margin, margin-left: inline margin). The handle stops for the k-th of n values at
+# label + margin + k/(n-1) of the track.
+_GEOMETRY = dict(label=96, label_margin=8, track_margin=6, readout=72, readout_margin=4, height=50)
+
+
+def _ticks_html(labels: list[str], description: str) -> str:
+    """The slider's description: ``description``, then one absolutely placed tick label under the track per value, and
+    "read-only" under the readout. Inline styles only: the widget sanitizer keeps ``span`` with ``style``."""
+    g = _GEOMETRY
+    left = g["label"] + g["label_margin"] + g["track_margin"]  # where the track starts
+    right = g["track_margin"] + g["readout_margin"] + g["readout"]  # how far before the widget's end it stops
+    common = "position:absolute;bottom:0;line-height:16px;font-size:11px;color:#555;white-space:nowrap;"
+    n = len(labels)
+    ticks = "".join(
+        f'<span class="arbook-eps-tick" style="{common}left:calc({left}px + (100% - {left + right}px) * {k / max(n - 1, 1):.6g});'
+        f'transform:translateX(-50%);">{lab}</span>' for k, lab in enumerate(labels))
+    readonly = (f'<span class="arbook-eps-readonly" style="{common}right:0;width:{g["readout"]}px;text-align:center;'
+                f'font-style:italic;">read-only</span>')
+    return f'{description}<span aria-hidden="true">{ticks}{readonly}</span>'
+
+
 def figure_png(fig, dpi: int = 100) -> bytes:
     """Render a Matplotlib figure to PNG bytes and close it.
 
@@ -52,7 +86,7 @@ def figure_png(fig, dpi: int = 100) -> bytes:
 def eps_explorer(
     figures_by_eps: FigureSource,
     eps_values: Iterable[float] | None = None,
-    description: str = "ε (0–255)",
+    description: str = DESCRIPTION,
     dpi: int = 100,
 ) -> widgets.VBox:
     """A slider over perturbation sizes ε that shows the figure made for the chosen ε.
@@ -63,7 +97,9 @@ def eps_explorer(
             closed.
         eps_values: the slider's values, in slider order. Default: the mapping's keys,
             sorted (required when ``figures_by_eps`` is a callable).
-        description: the slider's label. ε is on the paper's 0–255 scale.
+        description: the slider's label, what it sets and its unit (ε is on the paper's 0–255 scale).
+            Under the track each value is written where the handle stops for it, and the readout
+            beside the track is marked read-only.
         dpi: resolution of the rendered PNGs.
 
     Returns:
@@ -98,13 +134,16 @@ def eps_explorer(
         out.append_display_data(Image(data=figure_png(fig, dpi=dpi), format="png"))
         pages.append(out)
 
+    labels = [_label(e) for e in eps_values]
     slider = widgets.SelectionSlider(
-        options=[(_label(e), e) for e in eps_values],
+        options=list(zip(labels, eps_values)),
         index=0,
-        description=description,
+        description=_ticks_html(labels, description),
+        description_allow_html=True,
+        tooltip=TOOLTIP,
         continuous_update=True,
-        style={"description_width": "initial"},
-        layout=widgets.Layout(width="min(100%, 32rem)"),
+        style={"description_width": f"{_GEOMETRY['label']}px"},
+        layout=widgets.Layout(width="min(100%, 32rem)", height=f"{_GEOMETRY['height']}px"),
     )
     stack = widgets.Stack(children=pages, selected_index=0)
     widgets.jslink((slider, "index"), (stack, "selected_index"))
