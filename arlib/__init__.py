@@ -6,6 +6,7 @@ Three layers, one job per module:
 
 * core, flat in ``arlib/``: ``config`` (typed run configuration and its hash), ``errors``,
   ``data`` (datasets, subsets, evaluation splits), ``device`` (device, precision, allocator),
+  ``gitinfo`` (the commit a tree is at, +dirty),
   ``models`` (the registry), ``networks`` (a run's network, built from its config or loaded with its weights),
   ``attacks``, ``train`` (the training loop), ``store`` (content-addressed results and their
   integrity), ``profiles``, ``cells`` (the state of a grid's cells, for every executor),

@@ -67,7 +67,7 @@ def cell_status(run: Run | None, queued: dict[str, str] | None = None, analyse: 
     return {"new": "missing"}.get(run.status(), run.status()), ""
 
 
-def todo(cells: list, store: Store, queued: dict[str, str] | None = None, analyse: bool = True) -> tuple[list[Cell], list[Cell]]:
+def todo(cells: list, store: Store, queued: dict[str, str] | None = None, analyse: bool = True) -> tuple[list, list]:
     """``(cells to run, cells some worker or queued task already has)``: what a new submission should add."""
     new, busy = [], []
     for cell in cells:

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import platform
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +37,7 @@ from . import __version__, data
 from .attacks import fgsm, pgd
 from .config import RunConfig
 from .errors import DamagedRunError
+from .gitinfo import commit_of
 from .device import autocast_for, default_device, resolve_precision, tune_cpu_allocator
 from .networks import build_model
 from .store import Run, Store, atomic_torch_save, atomic_write_json, load_torch, require_sound
@@ -173,13 +172,8 @@ def final_metrics(model, ds: data.Dataset, cfg: RunConfig, device) -> dict:
 
 
 def git_commit(repo: Path | None = None) -> str:
-    repo = repo or Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "arlib"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
-        return (commit or "unknown") + ("+dirty" if dirty else "")
-    except Exception:
-        return "unknown"
+    """The commit of the code that trains (``+dirty`` if ``arlib/`` has uncommitted changes)."""
+    return commit_of(repo or Path(__file__).resolve().parent.parent, ("arlib",))
 
 
 def device_name(device: torch.device) -> str:

@@ -16,19 +16,12 @@ import datetime as _dt
 import html
 import json
 import os
-import subprocess
 from pathlib import Path
+
+from ..gitinfo import commit_of
 
 STAMP_ENV = "ARBOOK_BUILD_STAMP"
 BOOK_SOURCES = ("arlib", "notebooks", "book", "_config.yml", "_toc.yml")
-
-
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def executed_profiles(root: Path) -> list[str]:
@@ -47,9 +40,7 @@ def executed_profiles(root: Path) -> list[str]:
 def build_stamp(root: str | os.PathLike, profile: str | None = None, today: _dt.date | None = None) -> dict[str, str]:
     """``{"commit", "date", "profile"}`` for the book at ``root``; ``profile`` default: the executed chapters' (comma-joined)."""
     root = Path(root)
-    commit = _git(root, "rev-parse", "--short=7", "HEAD") or "unknown"
-    if commit != "unknown" and _git(root, "status", "--porcelain", "--untracked-files=no", "--", *BOOK_SOURCES):
-        commit += "+dirty"
+    commit = commit_of(root, BOOK_SOURCES, short=True)
     date = (today or _dt.datetime.now(_dt.timezone.utc).date()).isoformat()
     return {"commit": commit, "date": date, "profile": profile or ", ".join(executed_profiles(root)) or "unknown"}
 
