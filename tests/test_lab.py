@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM_ARGS, _chromium
+from test_browser import CHROMIUM_ARGS, PageLog, _chromium
 
 pytestmark = pytest.mark.browser
 
@@ -111,12 +111,6 @@ def lab(jupyter_env, smoke_runs):
         Path(log.name).unlink(missing_ok=True)
 
 
-class Log:
-    def __init__(self):
-        self.blocked: list[str] = []
-        self.errors: list[str] = []
-
-
 @pytest.fixture(scope="module")
 def browser():
     exe = _chromium()
@@ -133,7 +127,7 @@ def browser():
 def page(browser, lab):
     base, _ = lab
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    log = Log()
+    log = PageLog()
 
     def route(r):
         if r.request.url.startswith((base, "data:", "blob:")):
@@ -218,7 +212,7 @@ def _sweep_slider(pg) -> list[str]:
     return [r for r, _ in seen]
 
 
-def _widget_console_errors(log: Log) -> list[str]:
+def _widget_console_errors(log: PageLog) -> list[str]:
     return [e for e in log.errors if re.search(r"comm|widget|model", e, re.I)]
 
 
