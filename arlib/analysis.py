@@ -556,10 +556,10 @@ def analyse(
         tr_logits, tr_y = predict(model, dataset.train, transform, cfg.batch_size)
         te_logits, te_y = predict(model, dataset.test, transform, cfg.batch_size)
         attacked = attack_split if attack_split is not None else dataset.test
-        variations = loss_variation(
-            model, attacked, transform, tuple(loss_variation_eps), steps=loss_variation_steps, batch_size=cfg.batch_size, seed=seed
+        variations = loss_variation(model, attacked, transform, tuple(loss_variation_eps), steps=loss_variation_steps, batch_size=cfg.batch_size, seed=seed)
+        pgd_acc = (
+            dict(pgd) if pgd is not None else pgd_accuracy(model, attacked, transform, cfg.eps, cfg.alpha, cfg.steps, seed=seed, batch_size=cfg.batch_size)
         )
-        pgd_acc = dict(pgd) if pgd is not None else pgd_accuracy(model, attacked, transform, cfg.eps, cfg.alpha, cfg.steps, seed=seed, batch_size=cfg.batch_size)
         spec_summary, spec_arrays = _spectral(model, example)
 
     train, test = loss_and_accuracy(tr_logits, tr_y), loss_and_accuracy(te_logits, te_y)

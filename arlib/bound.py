@@ -20,6 +20,7 @@ from .store import Run, atomic_write_json
 
 __all__ = ["BOUND_FILE", "BOUND_VERSION", "BoundUnavailable", "bound_terms"]
 
+
 class BoundUnavailable(RuntimeError):
     """The bound terms of a run were never computed and its weights (``model.pt``) are not here."""
 
@@ -102,10 +103,17 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
             d_in, d_out = module.in_channels * n1 * n2, module.out_channels * (n1 // s1) * (n2 // s2)
         else:
             d_in, d_out = module.in_features, module.out_features
-        layers.append({
-            "layer": name, "sigma_min": float(s.min()), "sigma_max": float(s.max()),
-            "n_values": int(s.numel()), "dim_in": int(d_in), "dim_out": int(d_out), "wide": bool(d_out < d_in),
-        })
+        layers.append(
+            {
+                "layer": name,
+                "sigma_min": float(s.min()),
+                "sigma_max": float(s.max()),
+                "n_values": int(s.numel()),
+                "dim_in": int(d_in),
+                "dim_out": int(d_out),
+                "wide": bool(d_out < d_in),
+            }
+        )
     logs = [math.log10(l["sigma_min"]) if l["sigma_min"] > 0 else -math.inf for l in layers]
 
     # First-order distance to the boundary of every correctly classified training example.

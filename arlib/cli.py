@@ -109,7 +109,10 @@ def cmd_grid(args) -> int:
         queued = _queued(store)
         for c in cells:
             status, job = cell_status(store.find(c.config), queued, analyse=not args.no_analyse)
-            print(f"{c.config.hash}  {c.experiment:8s} {status:9s} eps={c.config.adv.eps:<4g} method={c.config.adv.method} model={c.config.model.name} sp={c.config.train.spectral_norm} seed={c.config.train.seed}" + (f" job={job}" if job else ""))
+            print(
+                f"{c.config.hash}  {c.experiment:8s} {status:9s} eps={c.config.adv.eps:<4g} method={c.config.adv.method} "
+                f"model={c.config.model.name} sp={c.config.train.spectral_norm} seed={c.config.train.seed}" + (f" job={job}" if job else "")
+            )
         return 0
     if slurm is not None:
         return _grid_on_slurm(args, store, cells, slurm)
@@ -120,12 +123,20 @@ def cmd_grid(args) -> int:
 
 def _slurm_options(args):
     """The SlurmOptions of ``arlib grid``'s flags; None for the local executor (where they are an error)."""
-    flags = {"partition": args.partition, "time_min": args.time, "cpus_per_task": args.cpus_per_task, "mem_gb": args.mem_gb,
-             "gpus_per_job": args.gpus_per_job, "array_parallelism": args.array_parallelism}
+    flags = {
+        "partition": args.partition,
+        "time_min": args.time,
+        "cpus_per_task": args.cpus_per_task,
+        "mem_gb": args.mem_gb,
+        "gpus_per_job": args.gpus_per_job,
+        "array_parallelism": args.array_parallelism,
+    }
     given = {k: v for k, v in flags.items() if v is not None}
     if args.executor != "slurm":
         if given or args.slurm_arg or args.no_wait:
-            raise ConfigError("--partition, --time, --cpus-per-task, --mem-gb, --gpus-per-job, --array-parallelism, --slurm-arg and --no-wait need --executor slurm")
+            raise ConfigError(
+                "--partition, --time, --cpus-per-task, --mem-gb, --gpus-per-job, --array-parallelism, --slurm-arg and --no-wait need --executor slurm"
+            )
         return None
     from .cluster import SlurmOptions
 
@@ -156,13 +167,21 @@ def _grid_on_slurm(args, store, cells, opts) -> int:
     analyse = not args.no_analyse
     missing, busy = todo(cells, store, _queued(store), analyse)
     if not missing:
-        print(f"nothing to submit: {len(cells) - len(busy)} of {len(cells)} cells finished" + (f", {len(busy)} running or queued" if busy else "") + f" in {store.root}")
+        print(
+            f"nothing to submit: {len(cells) - len(busy)} of {len(cells)} cells finished"
+            + (f", {len(busy)} running or queued" if busy else "")
+            + f" in {store.root}"
+        )
         return 0
     hashes = [c.config.hash for c in missing]
     for c in missing:
         store.run(c.config)  # the tasks read their config.json
     job = cluster.submit(store, hashes, opts, args.data_root, analyse)
-    sys.stderr.write(f"submitted {len(hashes)} cells as SLURM job {job}" + (f" ({len(busy)} more already running or queued)" if busy else "") + f"; logs in {cluster.log_folder(store)}\n")
+    sys.stderr.write(
+        f"submitted {len(hashes)} cells as SLURM job {job}"
+        + (f" ({len(busy)} more already running or queued)" if busy else "")
+        + f"; logs in {cluster.log_folder(store)}\n"
+    )
     if args.no_wait:
         print(job)
         return 0
@@ -205,7 +224,10 @@ def _one_run(results, prefix: str, store: str | None):
     if len({r.hash for r in matches}) == 1:
         stores = sorted(r.path.parent.parent.name for r in matches)
         raise ConfigError(f"run {matches[0].hash} is in {len(matches)} stores ({', '.join(stores)}): choose one with --store {stores[0]}")
-    raise ConfigError(f"'{prefix}' matches {len(matches)} runs{where} ({', '.join(sorted(r.hash for r in matches)[:4])}{', ...' if len(matches) > 4 else ''}): give more of the hash")
+    raise ConfigError(
+        f"'{prefix}' matches {len(matches)} runs{where} "
+        f"({', '.join(sorted(r.hash for r in matches)[:4])}{', ...' if len(matches) > 4 else ''}): give more of the hash"
+    )
 
 
 def cmd_eval(args) -> int:
@@ -278,7 +300,10 @@ def cmd_runs(args) -> int:
     queued = {}
     for store in {Store(r.path.parent.parent) for r in rows}:
         queued.update(_queued(store))
-    print(f"{'profile':8s} {'hash':16s} {'status':9s} {'dataset':8s} {'model':9s} {'adv':5s} {'eps':>4s} {'sp':>4s} {'seed':>4s} {'train':>6s} {'test':>6s} {'pgd':>6s} {'min':>6s} {'weights':8s} job")
+    print(
+        f"{'profile':8s} {'hash':16s} {'status':9s} {'dataset':8s} {'model':9s} {'adv':5s} {'eps':>4s} "
+        f"{'sp':>4s} {'seed':>4s} {'train':>6s} {'test':>6s} {'pgd':>6s} {'min':>6s} {'weights':8s} job"
+    )
     problems: list[str] = []
     damaged, excluded = 0, []
     for run in rows:
@@ -292,12 +317,18 @@ def cmd_runs(args) -> int:
         c = run.config
         m = run.metrics().get("final") or {} if run.finished else {}
         secs = run.read_json("provenance.json").get("train_seconds") if run.finished and run.file("provenance.json").exists() else 0
-        fmt = lambda k: f"{m[k]:6.2f}" if isinstance(m.get(k), (int, float)) else f"{'-':>6s}"  # noqa: E731
+
+        def fmt(k, m=m):
+            return f"{m[k]:6.2f}" if isinstance(m.get(k), (int, float)) else f"{'-':>6s}"
+
         sp = "-" if c.train.spectral_norm is None else f"{c.train.spectral_norm:g}"
         status, job = cell_status(run, queued)
         if run.diverged:
             excluded.append(f"{profile}/{run.hash}: {run.divergence()}")
-        print(f"{profile:8s} {run.hash:16s} {status:9s} {c.data.dataset:8s} {c.model.name:9s} {c.adv.method:5s} {c.adv.eps:4g} {sp:>4s} {c.train.seed:4d} {fmt('train_acc')} {fmt('test_acc')} {fmt('pgd_acc_correct')} {(secs or 0) / 60:6.1f} {run.weights(found):8s} {job or '-'}")
+        print(
+            f"{profile:8s} {run.hash:16s} {status:9s} {c.data.dataset:8s} {c.model.name:9s} {c.adv.method:5s} {c.adv.eps:4g} {sp:>4s} {c.train.seed:4d} "
+            f"{fmt('train_acc')} {fmt('test_acc')} {fmt('pgd_acc_correct')} {(secs or 0) / 60:6.1f} {run.weights(found):8s} {job or '-'}"
+        )
     print(f"{len(rows)} runs" + (f", {damaged} damaged" if damaged else "") + (f", {len(excluded)} diverged" if excluded else "") + f" in {root}")
     for e in excluded:
         print(f"excluded from analysis, means and the book: {e}")
@@ -331,8 +362,7 @@ def cmd_book(args) -> int:
         chapters = [c.strip() for c in args.chapters.split(",") if c.strip()]
         if not chapters:
             raise ConfigError(f"--chapters {args.chapters!r} names no chapter")
-    build_book(profile=args.profile, chapters=chapters, params_path=args.params,
-               force=args.force, root=args.root, html=not args.no_html, strict=args.strict)
+    build_book(profile=args.profile, chapters=chapters, params_path=args.params, force=args.force, root=args.root, html=not args.no_html, strict=args.strict)
     if args.serve is not None:
         from .book.build import serve_book
 
@@ -405,7 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--experiments", help="comma-separated subset of pgd,fgsm,deep,spectral")
     g.add_argument("--dry-run", action="store_true", help="list the cells and their status")
     g.add_argument("--no-analyse", "--no-analyze", action="store_true")
-    g.add_argument("--executor", choices=["local", "slurm"], default="local", help="local: this process (start several to share the grid); slurm: one job array of the missing cells")
+    g.add_argument(
+        "--executor",
+        choices=["local", "slurm"],
+        default="local",
+        help="local: this process (start several to share the grid); slurm: one job array of the missing cells",
+    )
     sl = g.add_argument_group("slurm", "with --executor slurm (logs in <results>/<profile>/slurm/)")
     sl.add_argument("--partition")
     sl.add_argument("--time", type=int, help="time limit per task, minutes (default 240); a task that reaches it is requeued and resumes")
@@ -433,33 +468,59 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="list the results store")
     common(r)
-    r.add_argument("--check", action="store_true", help="verify every run (parse, shapes, hashes, checksums, analysis, model and checkpoint load weights-only); exit 1 listing the damaged ones")
+    r.add_argument(
+        "--check",
+        action="store_true",
+        help="verify every run (parse, shapes, hashes, checksums, analysis, model and checkpoint load weights-only); exit 1 listing the damaged ones",
+    )
     r.add_argument("--repair", metavar="HASH", help="move a damaged run's files aside (kept as <name>.damaged-<time>) so that it is trained anew")
     r.add_argument("--store", help="with --repair: the store to look in when the hash is in several")
     r.set_defaults(fn=cmd_runs)
 
     b = sub.add_parser("book", help="execute the chapter notebooks and build the book")
-    b.add_argument("--profile", default=profiles.DEFAULT_BOOK_PROFILE, choices=list(profiles.PROFILES),
-                   help=f"smoke: seconds per run (CI); cpu: the committed small reproduction (both capacity regimes); cpu-high: its high-capacity regime alone; paper: Appendix D (GPU). Default: {profiles.DEFAULT_BOOK_PROFILE}")
+    b.add_argument(
+        "--profile",
+        default=profiles.DEFAULT_BOOK_PROFILE,
+        choices=list(profiles.PROFILES),
+        help="smoke: seconds per run (CI); cpu: the committed small reproduction (both capacity regimes); cpu-high: "
+        f"its high-capacity regime alone; paper: Appendix D (GPU). Default: {profiles.DEFAULT_BOOK_PROFILE}",
+    )
     b.add_argument("--chapters", help="comma-separated chapter names (default: every chapter; unchanged ones are skipped)")
     b.add_argument("--params", default="book/params.yml", help="per-profile, per-chapter parameters (default: book/params.yml)")
     b.add_argument("--root", help="book root (default: the nearest directory with _toc.yml)")
     b.add_argument("--force", action="store_true", help="re-execute every chapter")
     b.add_argument("--no-html", action="store_true", help="execute the chapters only")
     b.add_argument("--strict", action="store_true", help="treat Sphinx warnings as errors")
-    b.add_argument("--serve", nargs="?", type=int, const=8000, default=None, metavar="PORT",
-                   help="after building, serve the HTML on http://127.0.0.1:PORT/ (default 8000) until Ctrl-C")
+    b.add_argument(
+        "--serve",
+        nargs="?",
+        type=int,
+        const=8000,
+        default=None,
+        metavar="PORT",
+        help="after building, serve the HTML on http://127.0.0.1:PORT/ (default 8000) until Ctrl-C",
+    )
     b.set_defaults(fn=cmd_book)
 
-    c = sub.add_parser("chapter", help="rerun one chapter notebook with papermill (parameters checked first; trains nothing unless --train)",
-                       description="Execute notebooks/<CHAPTER>.md with papermill into a notebook. Every -p is checked against the "
-                                   "chapter's parameters before anything runs (arlib chapter --params lists them).")
+    c = sub.add_parser(
+        "chapter",
+        help="rerun one chapter notebook with papermill (parameters checked first; trains nothing unless --train)",
+        description="Execute notebooks/<CHAPTER>.md with papermill into a notebook. Every -p is checked against the "
+        "chapter's parameters before anything runs (arlib chapter --params lists them).",
+    )
     c.add_argument("chapter", nargs="?", help="a chapter of _toc.yml, or a unique prefix (B5)")
-    c.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                   help="set a parameter, e.g. -p eps_grid 0,8,16 (or \"[0, 8, 16]\"), -p seeds 0,1, -p ensure true (repeatable)")
+    c.add_argument(
+        "-p",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help='set a parameter, e.g. -p eps_grid 0,8,16 (or "[0, 8, 16]"), -p seeds 0,1, -p ensure true (repeatable)',
+    )
     c.add_argument("--profile", choices=list(profiles.PROFILES), help="the same as -p profile NAME (default: the notebook's, cpu)")
     c.add_argument("-o", "--output", help="the executed notebook (default: ./<CHAPTER>.ipynb)")
-    c.add_argument("--train", action="store_true", help="train and analyse the runs the chapter lacks first, one progress bar per run (the same as -p ensure true)")
+    c.add_argument(
+        "--train", action="store_true", help="train and analyse the runs the chapter lacks first, one progress bar per run (the same as -p ensure true)"
+    )
     c.add_argument("--params", action="store_true", help="list the chapters' parameters (name, type, default, meaning) and exit")
     c.add_argument("--root", help="book root (default: the nearest directory with _toc.yml)")
     c.set_defaults(fn=cmd_chapter)

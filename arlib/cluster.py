@@ -70,7 +70,9 @@ def check_slurm(timeout: float = CONTROLLER_TIMEOUT_S) -> None:
     """Raise :class:`ClusterError` unless SLURM's client tools exist and the controller answers in ``timeout`` s."""
     missing = [t for t in CLIENT_TOOLS if shutil.which(t) is None]
     if missing:
-        raise ClusterError(f"--executor slurm needs SLURM's client tools, but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not on PATH; nothing was submitted")
+        raise ClusterError(
+            f"--executor slurm needs SLURM's client tools, but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not on PATH; nothing was submitted"
+        )
     try:
         r = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -97,7 +99,9 @@ def executor(store: Store, opts: SlurmOptions, name: str):
     except ImportError:
         raise ClusterError("--executor slurm needs submitit: pip install 'arlib[cluster]'") from None
     ex = submitit.SlurmExecutor(folder=log_folder(store), max_num_timeout=opts.max_requeues)
-    params = dict(job_name=name, time=opts.time_min, cpus_per_task=opts.cpus_per_task, array_parallelism=opts.array_parallelism, signal_delay_s=opts.signal_delay_s)
+    params = dict(
+        job_name=name, time=opts.time_min, cpus_per_task=opts.cpus_per_task, array_parallelism=opts.array_parallelism, signal_delay_s=opts.signal_delay_s
+    )
     if opts.partition:
         params["partition"] = opts.partition
     if opts.mem_gb:
@@ -229,13 +233,22 @@ def run_cell(results_root: str, profile: str, config_hash: str, data_root: str =
     if cpus:  # the allocation, not the node's core count: same threads, same numbers as a local worker with OMP_NUM_THREADS
         torch.set_num_threads(int(cpus))
     job = job_id_here() or "(no SLURM job)"
-    print(f"arlib task {job}: cell {config_hash} ({profile}) on {socket.gethostname()}, CUDA_VISIBLE_DEVICES={_cuda_devices() or '-'}, "
-          f"cuda available {torch.cuda.is_available()}, {torch.get_num_threads()} threads", flush=True)
+    print(
+        f"arlib task {job}: cell {config_hash} ({profile}) on {socket.gethostname()}, CUDA_VISIBLE_DEVICES={_cuda_devices() or '-'}, "
+        f"cuda available {torch.cuda.is_available()}, {torch.get_num_threads()} threads",
+        flush=True,
+    )
     if complete(run, analyse):
         print(f"arlib task {job}: {config_hash} already {run.status()}; nothing to do", flush=True)
         return run.status()
-    info = {"job_id": job, "host": socket.gethostname(), "pid": os.getpid(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "cuda_visible_devices": _cuda_devices(), "restart_count": int(os.environ.get("SLURM_RESTART_COUNT", "0"))}
+    info = {
+        "job_id": job,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cuda_visible_devices": _cuda_devices(),
+        "restart_count": int(os.environ.get("SLURM_RESTART_COUNT", "0")),
+    }
     atomic_write_json(run.file(HOLDER), info)
     try:
         ensure(cfg, store, data_root or None, analyse=analyse, progress=False)

@@ -295,7 +295,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     check(a.method == "none" or a.eps > 0, "adversarial training needs adv.eps > 0 (use method 'none' for eps 0)")
     check(a.method != "pgd" or a.eps == 0 or a.alpha > 0, f"adv.alpha must be > 0 for PGD at eps {a.eps:g} (a step of 0 never moves from the random start)")
     check(e.steps == 0 or e.alpha > 0, "eval.alpha must be > 0 when eval.steps > 0 (a step of 0 never moves from the random start)")
-    check(a.method != "pgd" or a.alpha <= a.eps, f"adv.alpha {a.alpha:g} is larger than adv.eps {a.eps:g}: a PGD step may not exceed the eps-ball (lower alpha)")
+    check(
+        a.method != "pgd" or a.alpha <= a.eps, f"adv.alpha {a.alpha:g} is larger than adv.eps {a.eps:g}: a PGD step may not exceed the eps-ball (lower alpha)"
+    )
     check(e.steps == 0 or e.alpha <= e.eps, f"eval.alpha {e.alpha:g} is larger than eval.eps {e.eps:g}: a PGD step may not exceed the eps-ball (lower alpha)")
     check(list(t.milestones) == sorted(set(t.milestones)), f"train.milestones must be strictly increasing, got {list(t.milestones)}")
     check(t.warmup_epochs <= (t.milestones[0] if t.milestones else t.epochs), "train.warmup_epochs must end by the first milestone")

@@ -99,8 +99,16 @@ def grid_cost(profile: str = "paper", datasets: list[str] | None = None, scenari
     for cell in expand(profile, datasets):
         cfg = cell.config
         flops = cell_flops(cfg)
-        row = {"experiment": cell.experiment, "dataset": cfg.data.dataset, "model": cfg.model.name, "method": cfg.adv.method,
-               "eps": cfg.adv.eps, "spectral_norm": cfg.train.spectral_norm, "seed": cfg.train.seed, "PFLOP": flops / 1e15}
+        row = {
+            "experiment": cell.experiment,
+            "dataset": cfg.data.dataset,
+            "model": cfg.model.name,
+            "method": cfg.adv.method,
+            "eps": cfg.adv.eps,
+            "spectral_norm": cfg.train.spectral_norm,
+            "seed": cfg.train.seed,
+            "PFLOP": flops / 1e15,
+        }
         for name, (small, wide) in scenarios.items():
             tflops = wide if cfg.model.name == "wrn50_2" else small
             row[f"GPU-h ({name})"] = flops / (tflops * 1e12) / 3600

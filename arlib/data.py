@@ -298,8 +298,9 @@ def _unpack(tarball: Path, cache: Path) -> Path:
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         if isinstance(e, OSError) and e.errno in ENVIRONMENT_ERRNOS:
             raise storage_error(target, e) from None
-        raise DamagedDataError(f"archive {tarball} is damaged ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'}); "
-                               "replace it (nothing was unpacked)") from None
+        raise DamagedDataError(
+            f"archive {tarball} is damaged ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'}); replace it (nothing was unpacked)"
+        ) from None
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -328,7 +329,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
         kind, path = _try_download(name, cache / "data")
     if kind is None:
         hints = {
-            "cifar10": "Put torchvision's cifar-10-batches-py, an ImageFolder tree cifar10/{train,test}/<class>/ or cifar10-jpeg.tar.gz under one of these roots, or set ARLIB_DATA, or go online to download it.",
+            "cifar10": "Put torchvision's cifar-10-batches-py, an ImageFolder tree cifar10/{train,test}/<class>/ "
+            "or cifar10-jpeg.tar.gz under one of these roots, or set ARLIB_DATA, or go online to download it.",
             "cifar100": "Put torchvision's cifar-100-python under one of these roots, set ARLIB_DATA, or go online to download it.",
             "tinyimagenet": "Download tiny-imagenet-200.zip from http://cs231n.stanford.edu/ and unzip it under one of these roots (or set ARLIB_DATA).",
             "imagefolder": "Give a root holding train/<class>/ and test/<class>/ image folders.",

@@ -37,11 +37,13 @@ def tune_cpu_allocator() -> bool:
     except (OSError, AttributeError):  # musl or another libc: nothing to tune
         return False
     m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # from <malloc.h>
-    return all([
-        mallopt(m_mmap_threshold, 32 << 20) == 1,  # glibc's upper limit on 64-bit
-        mallopt(m_trim_threshold, 1 << 30) == 1,
-        mallopt(m_top_pad, 64 << 20) == 1,
-    ])
+    return all(
+        [
+            mallopt(m_mmap_threshold, 32 << 20) == 1,  # glibc's upper limit on 64-bit
+            mallopt(m_trim_threshold, 1 << 30) == 1,
+            mallopt(m_top_pad, 64 << 20) == 1,
+        ]
+    )
 
 
 def cpu_has_bf16() -> bool:

@@ -26,7 +26,9 @@ class Cell:
     config: RunConfig
 
 
-def expand(profile: str | profiles.Profile, datasets: list[str] | None = None, experiments: list[str] | None = None, with_claim_seeds: bool = True) -> list[Cell]:
+def expand(
+    profile: str | profiles.Profile, datasets: list[str] | None = None, experiments: list[str] | None = None, with_claim_seeds: bool = True
+) -> list[Cell]:
     """All cells of ``profile`` (a name or a :class:`~arlib.profiles.Profile`) for the datasets and experiments asked, without duplicates."""
     prof = profiles.get(profile) if isinstance(profile, str) else profile
     datasets = datasets or list(prof.datasets)
@@ -80,14 +82,30 @@ def analyse_run(run: Run, data_root=None, lock_timeout: float = -1) -> None:
         if outcomes is not None and "pgd_robust" in outcomes:
             e = cfg.eval
             pgd = analysis.pgd_summary(outcomes["pgd_clean_correct"], outcomes["pgd_robust"], e.eps, e.alpha, e.steps)
-        summary, arrays = analysis.analyse(model, ds, data.input_size(cfg.data.dataset, ds.image_size), seed=cfg.train.seed, eval_cfg=cfg.eval,
-                                           attack_split=data.monitor_split(ds, cfg.eval), pgd=pgd)
+        summary, arrays = analysis.analyse(
+            model,
+            ds,
+            data.input_size(cfg.data.dataset, ds.image_size),
+            seed=cfg.train.seed,
+            eval_cfg=cfg.eval,
+            attack_split=data.monitor_split(ds, cfg.eval),
+            pgd=pgd,
+        )
         summary["config_hash"] = cfg.hash
         bound.bound_terms(run, data_root, recompute=True)
         run.save_analysis(summary, arrays)
 
 
-def run_grid(profile: str, datasets=None, experiments=None, store: Store | None = None, data_root=None, analyse: bool = True, progress: bool = True, with_claim_seeds: bool = True) -> list[Run]:
+def run_grid(
+    profile: str,
+    datasets=None,
+    experiments=None,
+    store: Store | None = None,
+    data_root=None,
+    analyse: bool = True,
+    progress: bool = True,
+    with_claim_seeds: bool = True,
+) -> list[Run]:
     """Train and analyse every missing cell; several processes may share one grid.
 
     A cell another process is working on is skipped at first (lock timeout 0)

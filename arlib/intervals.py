@@ -108,9 +108,17 @@ def _welch_part(values: np.ndarray, borrowed_var: float | None, borrowed_df: flo
     return float("nan"), float("nan"), False
 
 
-def change(values_lo: Sequence[float], values_hi: Sequence[float], images_lo: np.ndarray | None = None, images_hi: np.ndarray | None = None,
-           n_images: int = 0, borrowed_lo: tuple[float, float] | None = None, borrowed_hi: tuple[float, float] | None = None,
-           level: float = LEVEL, power: float = POWER) -> Change:
+def change(
+    values_lo: Sequence[float],
+    values_hi: Sequence[float],
+    images_lo: np.ndarray | None = None,
+    images_hi: np.ndarray | None = None,
+    n_images: int = 0,
+    borrowed_lo: tuple[float, float] | None = None,
+    borrowed_hi: tuple[float, float] | None = None,
+    level: float = LEVEL,
+    power: float = POWER,
+) -> Change:
     """The change ``mean(values_hi) - mean(values_lo)`` with its interval.
 
     ``values_*``: the metric of each run (seed) of the two cells. ``images_*``: the cell means
@@ -145,8 +153,20 @@ def change(values_lo: Sequence[float], values_hi: Sequence[float], images_lo: np
     ci = (diff - tq * se, diff + tq * se)
     p = float(2 * stats.t.sf(abs(diff) / se, df))
     resolution = float((tq + stats.t.ppf(power, df)) * se)
-    return Change(diff, (float(ci[0]), float(ci[1])), se, math.sqrt(seeds), math.sqrt(img), float(df), p, resolution,
-                  int(lo.size), int(hi.size), n_images if img else 0, b_lo or b_hi)
+    return Change(
+        diff,
+        (float(ci[0]), float(ci[1])),
+        se,
+        math.sqrt(seeds),
+        math.sqrt(img),
+        float(df),
+        p,
+        resolution,
+        int(lo.size),
+        int(hi.size),
+        n_images if img else 0,
+        b_lo or b_hi,
+    )
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -169,8 +189,8 @@ def seeds_needed(c: Change, target: float, level: float = LEVEL, power: float = 
     with ``power``; None when the test-image component alone is too large (more seeds cannot help)."""
     if not c.defined or target == 0:
         return None
-    per_seed = (c.se_seeds ** 2) * c.n_lo * c.n_hi / (c.n_lo + c.n_hi)  # one run's seed variance, if both cells share it
-    img = c.se_images ** 2
+    per_seed = (c.se_seeds**2) * c.n_lo * c.n_hi / (c.n_lo + c.n_hi)  # one run's seed variance, if both cells share it
+    img = c.se_images**2
     for n in range(2, max_seeds + 1):
         se = math.sqrt(per_seed * 2 / n + img)
         df = max(2 * n - 2, 1)

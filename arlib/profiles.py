@@ -128,8 +128,11 @@ class Profile:
         if not seeds:
             return []
         ends = (min(self.eps_grid), max(self.eps_grid))
-        return [c for c in self.cells(dataset, experiment, seeds) if c.adv.eps in ends
-                and (experiment != "spectral" or self.end_seed_targets is None or c.train.spectral_norm in self.end_seed_targets)]
+        return [
+            c
+            for c in self.cells(dataset, experiment, seeds)
+            if c.adv.eps in ends and (experiment != "spectral" or self.end_seed_targets is None or c.train.spectral_norm in self.end_seed_targets)
+        ]
 
 
 def _cifar_train(epochs: int, batch: int, lr: float, milestones: tuple[int, ...], **kw) -> TrainConfig:
@@ -184,7 +187,8 @@ SMOKE = Profile(
 
 CPU = Profile(
     name="cpu",
-    description="small real reproduction on a 2-core CPU: CIFAR-10, 50 training images per class (drawn by the seed), all 10,000 test images, Fixup ResNet-8 (deeper: ResNet-14), 40 epochs, no augmentation",
+    description="small real reproduction on a 2-core CPU: CIFAR-10, 50 training images per class (drawn by the "
+    "seed), all 10,000 test images, Fixup ResNet-8 (deeper: ResNet-14), 40 epochs, no augmentation",
     datasets={"cifar10": DataConfig("cifar10", train_per_class=50, test_per_class=None, subset_seed=None, augment=False)},
     model=ModelConfig("resnet8"),
     deep_model=ModelConfig("resnet14"),
@@ -295,7 +299,8 @@ ResNet-32 would add ~1 h.
 
 CPU_HIGH = Profile(
     name="cpu-high",
-    description="high-capacity regime on a 2-core CPU: CIFAR-10, 20 training images per class (drawn by the seed), all 10,000 test images, Fixup ResNet-20 (deeper: ResNet-32), 150 epochs at lr 0.05 (/10 at 75 and 125), no augmentation",
+    description="high-capacity regime on a 2-core CPU: CIFAR-10, 20 training images per class (drawn by the seed), all 10,000 "
+    "test images, Fixup ResNet-20 (deeper: ResNet-32), 150 epochs at lr 0.05 (/10 at 75 and 125), no augmentation",
     datasets={"cifar10": DataConfig("cifar10", train_per_class=20, test_per_class=None, subset_seed=None, augment=False)},
     model=ModelConfig("resnet20"),
     deep_model=ModelConfig("resnet32"),

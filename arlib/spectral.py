@@ -223,9 +223,7 @@ def _unfold(torus: Tensor, mask: Tensor) -> Tensor:
     return gathered * mask / per_tap
 
 
-def _check_conv_geometry(
-    kernel_size: Size2, input_size: Size2, stride: Size2, padding: int | str | Sequence[int] | None
-) -> Size2:
+def _check_conv_geometry(kernel_size: Size2, input_size: Size2, stride: Size2, padding: int | str | Sequence[int] | None) -> Size2:
     """Return the polyphase grid ``n / s``; check the conv is a 'same' convolution."""
     grid = []
     for axis in range(2):
@@ -251,9 +249,7 @@ def _frequency_matrices(weight: Tensor, input_size: Size2, stride: Size2, dtype:
     return spectrum.permute(2, 3, 0, 1)
 
 
-def _representative_matrices(
-    weight: Tensor, input_size: Size2, stride: Size2, dtype: torch.dtype
-) -> tuple[Tensor, Tensor]:
+def _representative_matrices(weight: Tensor, input_size: Size2, stride: Size2, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """Frequency matrices ``[F, c_out, c_in s1 s2]``, one per conjugate pair, and their multiplicities ``[F]``.
 
     When the polyphase kernel is 1x1 (1x1 convs, any stride) its DFT is the
@@ -448,9 +444,7 @@ def layer_singular_values(
     return {n: by_name[n] if n in by_name else linear_singular_values(m.weight, dtype) for n, m in layers}
 
 
-def singular_value_std(
-    model: nn.Module, input_sizes: Mapping[str, Size2] | None = None, kind: str = "operator", method: str = "svd"
-) -> dict[str, float]:
+def singular_value_std(model: nn.Module, input_sizes: Mapping[str, Size2] | None = None, kind: str = "operator", method: str = "svd") -> dict[str, float]:
     """Per-layer standard deviation of singular values (the paper's Fig. 5c/d, 11c/d; Appendix B.2).
 
     ``kind="operator"``: spectrum of each conv as a circular operator (all

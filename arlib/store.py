@@ -102,22 +102,58 @@ SCHEMAS: dict[str, Any] = {
         "diverged?": {"epoch": int, "reason": str},
     },
     "provenance.json": {
-        "git_commit?": str, "train_seconds?": _NUM, "eval_seconds?": _NUM, "started_at?": str, "finished_at?": str,
-        "device?": str, "precision?": str, "dataset?": str, "dataset_source?": str, "dataset_fingerprint?": str,
-        "seed?": int, "n_train?": int, "n_test?": int, "resumed_with_commits?": [str],
+        "git_commit?": str,
+        "train_seconds?": _NUM,
+        "eval_seconds?": _NUM,
+        "started_at?": str,
+        "finished_at?": str,
+        "device?": str,
+        "precision?": str,
+        "dataset?": str,
+        "dataset_source?": str,
+        "dataset_fingerprint?": str,
+        "seed?": int,
+        "n_train?": int,
+        "n_test?": int,
+        "resumed_with_commits?": [str],
     },
     "analysis.json": {
-        "config_hash?": str, "num_classes?": int, "n_train?": int, "n_test?": int,
-        "train_margin?": _STATS, "test_margin?": _STATS, "test_true_prob?": _STATS, "pgd?": _STATS, "gaps?": _STATS,
+        "config_hash?": str,
+        "num_classes?": int,
+        "n_train?": int,
+        "n_test?": int,
+        "train_margin?": _STATS,
+        "test_margin?": _STATS,
+        "test_true_prob?": _STATS,
+        "pgd?": _STATS,
+        "gaps?": _STATS,
         "loss_variation?": {"*": _STATS},
-        "spectral?": {"spectral_complexity?": _NUM, "log_spectral_complexity?": _NUM,
-                      "spectral_norms?": {"*": _NUM}, "sv_std_operator?": {"*": _NUM}, "sv_std_reshaped?": {"*": _NUM}},
+        "spectral?": {
+            "spectral_complexity?": _NUM,
+            "log_spectral_complexity?": _NUM,
+            "spectral_norms?": {"*": _NUM},
+            "sv_std_operator?": {"*": _NUM},
+            "sv_std_reshaped?": {"*": _NUM},
+        },
     },
     "bound.json": {
-        "version": int, "hash": str, "w_min": _NUM, "w_min_pair": [int], "n_layers": int, "n_wide": int,
+        "version": int,
+        "hash": str,
+        "w_min": _NUM,
+        "w_min_pair": [int],
+        "n_layers": int,
+        "n_wide": int,
         "layers": [{"layer": str, "sigma_min": _NUM, "sigma_max": _NUM, "n_values": int, "dim_in": int, "dim_out": int, "wide": bool}],
-        "log10_prod_sigma_min": _NUM, "log10_prod_sigma_min_not_wide": _NUM, "v_min": _NUM, "v_q01": _NUM, "v_median": _NUM,
-        "v_n": int, "input_dim": int, "u_min": _NUM, "u_median": _NUM, "log10_u_lower": _NUM,
+        "log10_prod_sigma_min": _NUM,
+        "log10_prod_sigma_min_not_wide": _NUM,
+        "v_min": _NUM,
+        "v_q01": _NUM,
+        "v_median": _NUM,
+        "v_n": int,
+        "input_dim": int,
+        "u_min": _NUM,
+        "u_median": _NUM,
+        "log10_u_lower": _NUM,
     },
     CHECKSUMS: {"sha256": {"*": _HEX64}},
 }
@@ -167,7 +203,7 @@ def _shape_problem(value: Any, schema: Any, where: str) -> str | None:
     elif schema is None:
         ok = value is None
     elif schema in ("number", float, int):
-        ok = isinstance(value, int if schema is int else (int, float)) and not isinstance(value, bool) and (schema != float or math.isfinite(value))
+        ok = isinstance(value, int if schema is int else (int, float)) and not isinstance(value, bool) and (schema is not float or math.isfinite(value))
     else:
         ok = isinstance(value, schema)
     return None if ok else f"{where} must be {_kind(schema)}, got {_show(value)}"
@@ -181,8 +217,16 @@ def _kind(schema: Any) -> str:
         return "a SHA-256 hex digest"
     if isinstance(schema, (dict, list)):
         return "an object" if isinstance(schema, dict) else "an array"
-    return {None: "null", "number": "a number", float: "a finite number", int: "an integer", str: "a string", bool: "true or false",
-            list: "an array", dict: "an object"}.get(schema, str(schema))
+    return {
+        None: "null",
+        "number": "a number",
+        float: "a finite number",
+        int: "an integer",
+        str: "a string",
+        bool: "true or false",
+        list: "an array",
+        dict: "an object",
+    }.get(schema, str(schema))
 
 
 def _show(value: Any) -> str:
@@ -239,10 +283,9 @@ def remove_stale_tmp(path: Path) -> list[Path]:
     """Remove temporary files (or folders) of ``path`` left by killed writers; returns what was removed."""
     removed = []
     for tmp in path.parent.glob(f"{glob.escape(path.name)}.*.tmp"):
-        m = _TMP_NAME.search(tmp.name[len(path.name):])
+        m = _TMP_NAME.search(tmp.name[len(path.name) :])
         try:
-            stale = (m is not None and m["host"] == socket.gethostname() and not pid_alive(int(m["pid"]))
-                     or time.time() - tmp.stat().st_mtime > _STALE_AFTER)
+            stale = m is not None and m["host"] == socket.gethostname() and not pid_alive(int(m["pid"])) or time.time() - tmp.stat().st_mtime > _STALE_AFTER
             if stale:
                 shutil.rmtree(tmp) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink()
                 removed.append(tmp)
@@ -439,13 +482,13 @@ class Run:
         # bound.json's "hash" is not compared: runs whose config gained fields were renamed (config_migrated) and keep the old one there.
         for name, key in (("metrics.json", "config_hash"), ("analysis.json", "config_hash"), ("bound.json", None), ("provenance.json", None)):
             if self.file(name).is_file():
-                obj = attempt(lambda: self.read_json(name))
+                obj = attempt(lambda name=name: self.read_json(name))
                 if obj is not None and key and obj.get(key) not in (None, self.hash):
                     out.append(f"{self.file(name)}: belongs to run {obj.get(key)}, not {self.hash}")
         if deep:
             for name in ("analysis.npz", "outcomes.npz"):
                 if self.file(name).is_file():
-                    attempt(lambda: self._read_npz(name))
+                    attempt(lambda name=name: self._read_npz(name))
             if self.file("model.pt").is_file():
                 attempt(lambda: load_state_dict(self.file("model.pt")))
             if self.file("checkpoint.pt").is_file():
@@ -597,8 +640,24 @@ def _first_line(e: BaseException, limit: int = 120) -> str:
     return text.splitlines()[0][:limit] if text else ""
 
 
-__all__ = ["Store", "Run", "Timeout", "require_sound", "RESULT_FILES", "CHECKSUMS", "SCHEMAS", "sha256_file", "remove_stale_tmp", "atomic_write_json",
-           "atomic_write_bytes", "atomic_torch_save", "default_root", "read_json_file", "load_torch", "load_state_dict"]
+__all__ = [
+    "Store",
+    "Run",
+    "Timeout",
+    "require_sound",
+    "RESULT_FILES",
+    "CHECKSUMS",
+    "SCHEMAS",
+    "sha256_file",
+    "remove_stale_tmp",
+    "atomic_write_json",
+    "atomic_write_bytes",
+    "atomic_torch_save",
+    "default_root",
+    "read_json_file",
+    "load_torch",
+    "load_state_dict",
+]
 
 
 def require_sound(run: Run) -> Run:

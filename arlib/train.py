@@ -24,6 +24,7 @@ import platform
 import random
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -150,13 +151,19 @@ def final_evaluation(model, ds: data.Dataset, cfg: RunConfig, device) -> tuple[d
     tr_l, te_l = float(tr_loss.astype(np.float64).mean()), float(te_loss.astype(np.float64).mean())
     out = {"train_acc": tr_acc, "test_acc": te_acc, "delta_acc": tr_acc - te_acc, "train_loss": tr_l, "test_loss": te_l, "delta_loss": te_l - tr_l}
     outcomes = {
-        "train_index": ds.train.positions().numpy().astype(np.int32), "train_correct": tr_correct, "train_loss": tr_loss,
-        "test_index": ds.test.positions().numpy().astype(np.int32), "test_correct": te_correct, "test_loss": te_loss,
+        "train_index": ds.train.positions().numpy().astype(np.int32),
+        "train_correct": tr_correct,
+        "train_loss": tr_loss,
+        "test_index": ds.test.positions().numpy().astype(np.int32),
+        "test_correct": te_correct,
+        "test_loss": te_loss,
     }
     if cfg.eval.steps > 0:
         attacked = data.attack_split(ds, cfg.eval)
         e = cfg.eval
-        clean, robust = pgd_outcomes(model, attacked, data.test_transform(cfg.data.dataset), e.eps, e.alpha, e.steps, seed=cfg.train.seed + 12345, batch_size=e.batch_size)
+        clean, robust = pgd_outcomes(
+            model, attacked, data.test_transform(cfg.data.dataset), e.eps, e.alpha, e.steps, seed=cfg.train.seed + 12345, batch_size=e.batch_size
+        )
         r = pgd_summary(clean, robust, e.eps, e.alpha, e.steps)
         out.update({"pgd_acc_all": r["adv_acc_all"], "pgd_acc_correct": r["adv_acc_correct"], "pgd_n": r["n"], "pgd_n_clean_correct": r["n_correct"]})
         outcomes.update(pgd_index=attacked.positions().numpy().astype(np.int32), pgd_clean_correct=clean, pgd_robust=robust)
@@ -210,7 +217,13 @@ def _rng_state(generator: torch.Generator) -> dict:
     return {
         "generator": generator.get_state(),
         "torch": torch.get_rng_state(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
         "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
     }
 
@@ -257,7 +270,7 @@ def _repair_unfinished(run: Run, cfg: RunConfig) -> None:
     The folder's name is the hash of ``cfg``, so the config it should hold is known exactly.
     """
     try:
-        run.config
+        run.config  # noqa: B018  (reading the property is the check)
     except DamagedRunError as e:
         moved = run.move_aside("config.json")
         atomic_write_json(run.file("config.json"), cfg.to_dict())
@@ -288,6 +301,31 @@ def discard_checkpoint(run: Run, why: str) -> None:
     warn(f"{run.file('checkpoint.pt')}: {why}; kept as {moved.name}; training this run from the start")
 
 
+@dataclass
+class TrainingState:
+    """Everything an epoch changes and a checkpoint restores."""
+
+    generator: torch.Generator
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    history: list = field(default_factory=list)
+    elapsed: float = 0.0
+    epoch: int = 0  # epochs done
+    resumed: bool = False
+
+    def checkpoint(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": _rng_state(self.generator),
+            "history": self.history,
+            "elapsed": self.elapsed,
+        }
+
+
 def train_run(
     cfg: RunConfig,
     store: Store | None = None,
@@ -301,30 +339,22 @@ def train_run(
     """Train (or resume, or skip if finished) the run of ``cfg``; return its handle.
 
     ``stop_after_epoch`` ends the process's work after that epoch, leaving a
-    resumable checkpoint (used by tests and by time-boxed grid runs).
-    ``lock_timeout`` (seconds, -1 = wait forever) bounds the wait for a run
-    another process is training.
+    resumable checkpoint (the resume tests use it). ``extra_hooks`` run after every
+    epoch's own hooks (e.g. to record a quantity per epoch). ``lock_timeout``
+    (seconds, -1 = wait forever) bounds the wait for a run another process is training.
 
     Damaged files: a finished run whose files do not parse or match their checksums
     raises :class:`~arlib.errors.DamagedRunError` (reported, not retrained); an
     unfinished run's damaged checkpoint, config or provenance is moved aside
     (``<name>.damaged-<time>``) and the run trains from the start.
     """
-    global saved_note
     store = store or Store()
     device = device or default_device()
     existing = store.find(cfg)
-    if existing is not None and existing.sealed:  # once finished, its files are results: never retrained over
-        if require_sound(existing).finished:
-            return existing
-    # The commit of the code that trains, read now: the tree may move on during a long run.
-    commit = git_commit()
-    ds = data.prepare_run(cfg, data_root)  # fails before anything is written when data is missing
-    if device.type == "cuda":
-        # The uint8 images live on the GPU (150 MB for CIFAR): batches and their
-        # augmentation never cross the bus, as in airbench.
-        ds = data.Dataset(ds.name, ds.classes, data.Split(ds.train.images.to(device), ds.train.labels.to(device), ds.train.index),
-                          data.Split(ds.test.images.to(device), ds.test.labels.to(device), ds.test.index), ds.fingerprint, ds.source)
+    if existing is not None and existing.sealed and require_sound(existing).finished:  # once finished, its files are results
+        return existing
+    commit = git_commit()  # the commit of the code that trains, read now: the tree may move on during a long run
+    ds = _on_device(data.prepare_run(cfg, data_root), device)  # fails before anything is written when data is missing
     if device.type == "cpu":
         tune_cpu_allocator()
     run = store.run(cfg)
@@ -333,97 +363,131 @@ def train_run(
             return run
         _repair_unfinished(run, cfg)
         precision = resolve_precision(cfg.train.precision, device)
-        autocast = autocast_for(precision, device)
-        input_hw = data.input_size(cfg.data.dataset, ds.image_size)
+        state = _start_or_resume(run, cfg, ds.num_classes, device)
+        prov = _provenance_at_start(run, cfg, ds, device, precision, commit, state.resumed)
+        hooks = epoch_hooks_for(cfg, state.model, data.input_size(cfg.data.dataset, ds.image_size), device) + list(extra_hooks)
+        ended = _epochs(run, cfg, ds, device, autocast_for(precision, device), state, hooks, prov, progress, stop_after_epoch)
+        return ended if ended is not None else _finish(run, cfg, ds, device, state, prov)
 
-        def fresh():
-            torch.manual_seed(cfg.train.seed)
-            generator = torch.Generator().manual_seed(cfg.train.seed)
-            model = build_model(cfg, ds.num_classes, device)
-            optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay)
-            return generator, model, optimizer, lr_scheduler(optimizer, cfg.train)
 
-        generator, model, optimizer, scheduler = fresh()
-        history, elapsed, start_epoch = [], 0.0, 0
-        ckpt_path = run.file("checkpoint.pt")
-        ckpt = _load_checkpoint(run)
-        if ckpt is not None:
-            try:
-                model.load_state_dict(ckpt["model"])
-                optimizer.load_state_dict(ckpt["optimizer"])
-                scheduler.load_state_dict(ckpt["scheduler"])
-                _set_rng_state(generator, ckpt["rng"])
-                history, elapsed, start_epoch = ckpt["history"], ckpt["elapsed"], ckpt["epoch"]
-            except Exception as e:  # loads, but does not fit this run: as damaged as one that does not load
-                discard_checkpoint(run, f"does not fit this run ({type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''})")
-                ckpt = None
-                generator, model, optimizer, scheduler = fresh()
-        hooks = epoch_hooks_for(cfg, model, input_hw, device) + list(extra_hooks)
-        monitored = data.monitor_split(ds, cfg.eval)
+def _on_device(ds: data.Dataset, device: torch.device) -> data.Dataset:
+    """``ds`` with its uint8 images on ``device``: on a GPU (150 MB for CIFAR) batches and their augmentation never cross the bus, as in airbench."""
+    if device.type != "cuda":
+        return ds
+    return data.Dataset(
+        ds.name,
+        ds.classes,
+        data.Split(ds.train.images.to(device), ds.train.labels.to(device), ds.train.index),
+        data.Split(ds.test.images.to(device), ds.test.labels.to(device), ds.test.index),
+        ds.fingerprint,
+        ds.source,
+    )
 
-        # Provenance is written when training starts (and completed at the end), so an
-        # unfinished run already says which code, data and machine it is being trained with.
-        # A resumed run keeps the commit it started with and records the one that finished it.
-        prov = {}
-        if ckpt is not None and run.file("provenance.json").exists():
-            try:
-                prov = run.read_json("provenance.json")
-            except DamagedRunError as e:
-                warn(f"{e.path} was damaged ({e.reason}); kept as {run.move_aside('provenance.json').name} and written anew")
-        if not prov:
-            prov = provenance(cfg, ds, device, precision, commit)
-            prov["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            atomic_write_json(run.file("provenance.json"), prov)
-        elif prov.get("git_commit") != commit:
-            prov.setdefault("resumed_with_commits", []).append(commit)
 
-        bar = tqdm(total=cfg.train.epochs * len(ds.train), initial=start_epoch * len(ds.train), unit="img", desc=f"{cfg.hash[:8]} eps={cfg.adv.eps:g}", disable=not progress, leave=False)
-        for epoch in range(start_epoch, cfg.train.epochs):
+def _fresh_state(cfg: RunConfig, num_classes: int, device) -> TrainingState:
+    torch.manual_seed(cfg.train.seed)
+    generator = torch.Generator().manual_seed(cfg.train.seed)
+    model = build_model(cfg, num_classes, device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay)
+    return TrainingState(generator, model, optimizer, lr_scheduler(optimizer, cfg.train))
+
+
+def _start_or_resume(run: Run, cfg: RunConfig, num_classes: int, device) -> TrainingState:
+    """A fresh training state, or the one of the run's checkpoint (moved aside, and fresh, if it does not fit this run)."""
+    state = _fresh_state(cfg, num_classes, device)
+    ckpt = _load_checkpoint(run)
+    if ckpt is None:
+        return state
+    try:
+        state.model.load_state_dict(ckpt["model"])
+        state.optimizer.load_state_dict(ckpt["optimizer"])
+        state.scheduler.load_state_dict(ckpt["scheduler"])
+        _set_rng_state(state.generator, ckpt["rng"])
+    except Exception as e:  # loads, but does not fit this run: as damaged as one that does not load
+        discard_checkpoint(run, f"does not fit this run ({type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''})")
+        return _fresh_state(cfg, num_classes, device)
+    state.history, state.elapsed, state.epoch, state.resumed = ckpt["history"], ckpt["elapsed"], ckpt["epoch"], True
+    return state
+
+
+def _provenance_at_start(run: Run, cfg: RunConfig, ds, device, precision: str, commit: str, resumed: bool) -> dict:
+    """The run's provenance, written when training starts (completed at the end), so an unfinished run already says
+    which code, data and machine it is being trained with; a resumed run keeps the commit it started with and
+    records the one that resumed it."""
+    prov = {}
+    if resumed and run.file("provenance.json").exists():
+        try:
+            prov = run.read_json("provenance.json")
+        except DamagedRunError as e:
+            warn(f"{e.path} was damaged ({e.reason}); kept as {run.move_aside('provenance.json').name} and written anew")
+    if not prov:
+        prov = provenance(cfg, ds, device, precision, commit)
+        prov["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        atomic_write_json(run.file("provenance.json"), prov)
+    elif prov.get("git_commit") != commit:
+        prov.setdefault("resumed_with_commits", []).append(commit)
+    return prov
+
+
+def _epochs(
+    run: Run, cfg: RunConfig, ds, device, autocast, state: TrainingState, hooks, prov: dict, progress: bool, stop_after_epoch: int | None
+) -> Run | None:
+    """The epoch loop, a checkpoint after every epoch; returns the run if it ended early (diverged, or stopped as asked), else None."""
+    global saved_note
+    monitored = data.monitor_split(ds, cfg.eval)
+    bar = tqdm(
+        total=cfg.train.epochs * len(ds.train),
+        initial=state.epoch * len(ds.train),
+        unit="img",
+        desc=f"{cfg.hash[:8]} eps={cfg.adv.eps:g}",
+        disable=not progress,
+        leave=False,
+    )
+    with contextlib.closing(bar):
+        for epoch in range(state.epoch, cfg.train.epochs):
             t0 = time.perf_counter()
-            record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
-            if epoch == start_epoch > 0:
+            record = {"epoch": epoch + 1, "lr": state.optimizer.param_groups[0]["lr"]}
+            if state.resumed and epoch == state.epoch:
                 record["resumed"] = True  # this process restarted from the checkpoint of the epoch before
             try:
-                record.update(train_epoch(model, optimizer, ds.train, cfg, generator, device, autocast, bar))
+                record.update(train_epoch(state.model, state.optimizer, ds.train, cfg, state.generator, device, autocast, bar))
             except Diverged as e:
-                bar.close()
-                return _record_diverged(run, cfg, prov, history, elapsed + time.perf_counter() - t0, epoch + 1, str(e))
-            scheduler.step()
+                return _record_diverged(run, cfg, prov, state.history, state.elapsed + time.perf_counter() - t0, epoch + 1, str(e))
+            state.scheduler.step()
             for hook in hooks:
-                out = hook(model, epoch)
-                if out:
-                    record.update(out)
-            test = clean_eval(model, monitored, cfg.data.dataset, device, cfg.eval.batch_size)
+                record.update(hook(state.model, epoch) or {})
+            test = clean_eval(state.model, monitored, cfg.data.dataset, device, cfg.eval.batch_size)
             if not math.isfinite(test["loss"]):
-                bar.close()
-                return _record_diverged(run, cfg, prov, history, elapsed + time.perf_counter() - t0, epoch + 1, f"test loss {test['loss']} after the epoch")
-            record.update(test_loss=test["loss"], test_acc=test["acc"])
-            record["seconds"] = time.perf_counter() - t0
-            elapsed += record["seconds"]
-            history.append(record)
-            atomic_torch_save(
-                ckpt_path,
-                {"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(generator), "history": history, "elapsed": elapsed},
-            )
+                return _record_diverged(
+                    run, cfg, prov, state.history, state.elapsed + time.perf_counter() - t0, epoch + 1, f"test loss {test['loss']} after the epoch"
+                )
+            record.update(test_loss=test["loss"], test_acc=test["acc"], seconds=time.perf_counter() - t0)
+            state.elapsed += record["seconds"]
+            state.history.append(record)
+            state.epoch = epoch + 1
+            atomic_torch_save(run.file("checkpoint.pt"), state.checkpoint())
             saved_note = f"epoch {epoch + 1} of {cfg.train.epochs} of run {cfg.hash} is checkpointed in {run.path}"
             if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < cfg.train.epochs:
-                bar.close()
                 return run
-        bar.close()
+    return None
 
-        t0 = time.perf_counter()
-        metrics, outcomes = final_evaluation(model, ds, cfg, device)
-        eval_seconds = time.perf_counter() - t0
-        for k in ("train_loss", "test_loss"):
-            if not math.isfinite(metrics[k]):
-                return _record_diverged(run, cfg, prov, history, elapsed, cfg.train.epochs, f"final {k.replace('_', ' ')} {metrics[k]}")
-        prov.update(train_seconds=elapsed, eval_seconds=eval_seconds, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        atomic_torch_save(run.file("model.pt"), model.state_dict())
-        run.save_outcomes(outcomes)
-        atomic_write_json(run.file("provenance.json"), prov)
-        atomic_write_json(run.file("metrics.json"), {"status": "finished", "config_hash": cfg.hash, "final": metrics, "history": history})
-        run.seal()
-        saved_note = f"run {cfg.hash} finished in {run.path}"
+
+def _finish(run: Run, cfg: RunConfig, ds, device, state: TrainingState, prov: dict) -> Run:
+    """The final evaluation, then the run's result files, sealed."""
+    global saved_note
+    t0 = time.perf_counter()
+    metrics, outcomes = final_evaluation(state.model, ds, cfg, device)
+    eval_seconds = time.perf_counter() - t0
+    for k in ("train_loss", "test_loss"):
+        if not math.isfinite(metrics[k]):
+            return _record_diverged(run, cfg, prov, state.history, state.elapsed, cfg.train.epochs, f"final {k.replace('_', ' ')} {metrics[k]}")
+    prov.update(train_seconds=state.elapsed, eval_seconds=eval_seconds, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    atomic_torch_save(run.file("model.pt"), state.model.state_dict())
+    run.save_outcomes(outcomes)
+    atomic_write_json(run.file("provenance.json"), prov)
+    atomic_write_json(run.file("metrics.json"), {"status": "finished", "config_hash": cfg.hash, "final": metrics, "history": state.history})
+    run.seal()
+    saved_note = f"run {cfg.hash} finished in {run.path}"
     return run
 
 
@@ -441,8 +505,16 @@ def _record_diverged(run: Run, cfg: RunConfig, prov: dict, history: list, elapse
     global saved_note
     prov.update(train_seconds=elapsed, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     atomic_write_json(run.file("provenance.json"), prov)
-    atomic_write_json(run.file("metrics.json"), {"status": "diverged", "config_hash": cfg.hash, "diverged": {"epoch": epoch, "reason": reason},
-                                                 "final": {"train_loss": None, "test_loss": None}, "history": history})
+    atomic_write_json(
+        run.file("metrics.json"),
+        {
+            "status": "diverged",
+            "config_hash": cfg.hash,
+            "diverged": {"epoch": epoch, "reason": reason},
+            "final": {"train_loss": None, "test_loss": None},
+            "history": history,
+        },
+    )
     run.seal()
     saved_note = f"run {cfg.hash} diverged and is recorded in {run.path}"
     warn(f"run {cfg.hash} {run.divergence()}: recorded as diverged; it is left out of the analysis, the grid's means and the book")

@@ -122,7 +122,7 @@ def main() -> None:
     timings["numpy_reference"], ref = time_call(run_numpy, args.repeats)
     outputs = {}
     for arm, (method, workers) in arms.items():
-        timings[f"arlib_{arm}"], outputs[arm] = time_call(lambda: run_arlib(method, workers), args.repeats)
+        timings[f"arlib_{arm}"], outputs[arm] = time_call(lambda method=method, workers=workers: run_arlib(method, workers), args.repeats)
     base = timings["numpy_reference"]
     methods = {
         method: {

@@ -433,7 +433,9 @@ def conv_share(loop: "ArlibLoop", split: data.Split, flops_per_step: float) -> d
     torch.set_num_threads(DEFAULT_THREADS)
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
-    conv = sum(e.self_cpu_time_total for e in events if e.key in ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::convolution_backward_overrideable"))
+    conv = sum(
+        e.self_cpu_time_total for e in events if e.key in ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::convolution_backward_overrideable")
+    )
     steps = -(-len(split) // BATCH)
     return {
         "conv_share_of_op_time": round(conv / total, 3),
@@ -450,15 +452,30 @@ def bench_main(nets: list[str], windows: int, batches: int, threads: int, peer_d
     print(f"data: {source}, {len(split)} images per window ({batches} x {BATCH}); load {loadavg()}")
     peaks = {f"threads_{t}": matmul_peak(t) for t in sorted({threads, DEFAULT_THREADS})}
     print(f"matmul peak GFLOP/s (2048^3, best of 4): {peaks}")
-    out = {"data": source, "batch_size": BATCH, "batches_per_window": batches, "windows": windows, "threads_arlib": threads, "matmul_peak_gflops": peaks, "load_before": loadavg(), "nets": {}}
+    out = {
+        "data": source,
+        "batch_size": BATCH,
+        "batches_per_window": batches,
+        "windows": windows,
+        "threads_arlib": threads,
+        "matmul_peak_gflops": peaks,
+        "load_before": loadavg(),
+        "nets": {},
+    }
     for key in nets:
         cfg = run_config(key)
         name = cfg.model.name
         state = realistic_state(cfg)
         flops = count_flops(cfg, state)
         prec = device.resolve_precision(cfg.train.precision, DEVICE)
-        print(f"\n== {name} ({'cpu profile' if key == 'cpu' else 'paper profile'}; augment={cfg.data.augment}; arlib: precision {prec}, channels_last {cfg.train.channels_last}, {threads} thread(s))")
-        print(f"   FLOPs per step (batch {BATCH}): {flops['per_step'] / 1e9:.1f} G counted = {cfg.adv.steps} x {flops['attack_pass'] / 1e9:.2f} G attack pass + {flops['train_pass'] / 1e9:.2f} G training pass")
+        print(
+            f"\n== {name} ({'cpu profile' if key == 'cpu' else 'paper profile'}; augment={cfg.data.augment}; "
+            f"arlib: precision {prec}, channels_last {cfg.train.channels_last}, {threads} thread(s))"
+        )
+        print(
+            f"   FLOPs per step (batch {BATCH}): {flops['per_step'] / 1e9:.1f} G counted = {cfg.adv.steps} x "
+            f"{flops['attack_pass'] / 1e9:.2f} G attack pass + {flops['train_pass'] / 1e9:.2f} G training pass"
+        )
         loops = [PeerLoop(cfg, state, threads, "peer")]
         if peer_default and DEFAULT_THREADS != threads:
             loops.append(PeerLoop(cfg, state, DEFAULT_THREADS, f"peer_{DEFAULT_THREADS}threads"))
@@ -471,17 +488,37 @@ def bench_main(nets: list[str], windows: int, batches: int, threads: int, peer_d
             r["ratio_vs_peer"] = rat[lab]
             r["ratio_vs_peer_cpu_time"] = rat_cpu[lab]
             peak = peaks[f"threads_{r['threads']}"]
-            print(f"   {lab:<18s} {r['images_per_s']:8.2f} img/s  ({r['threads']} thr)  {r['gflops_per_s']:7.1f} GFLOP/s  (peak fp32 {peak['float32']}, bf16 {peak['bfloat16']})  ratio vs peer {rat[lab]:.2f}x  (cpu-time ratio {rat_cpu[lab]:.2f}x)")
+            print(
+                f"   {lab:<18s} {r['images_per_s']:8.2f} img/s  ({r['threads']} thr)  {r['gflops_per_s']:7.1f} GFLOP/s  (peak fp32 "
+                f"{peak['float32']}, bf16 {peak['bfloat16']})  ratio vs peer {rat[lab]:.2f}x  (cpu-time ratio {rat_cpu[lab]:.2f}x)"
+            )
         arlib_loop = next(l for l in loops if l.label == "arlib")
         share = conv_share(arlib_loop, split, flops["per_step"])
         res["arlib"].update(share)
         ceiling = res["arlib"]["images_per_s"] / share["conv_share_of_op_time"] / res["peer"]["images_per_s"]
         res["arlib"]["ceiling_ratio_vs_peer_convs_only"] = round(ceiling, 2)
-        print(f"   arlib's convolutions: {100 * share['conv_share_of_op_time']:.0f}% of its op time, at {share['conv_gflops_per_s']:.0f} GFLOP/s "
-              f"(bf16 matmul peak {peaks[f'threads_{threads}']['bfloat16']}); with every other op free: {ceiling:.2f}x the peer")
+        print(
+            f"   arlib's convolutions: {100 * share['conv_share_of_op_time']:.0f}% of its op time, at {share['conv_gflops_per_s']:.0f} GFLOP/s "
+            f"(bf16 matmul peak {peaks[f'threads_{threads}']['bfloat16']}); with every other op free: {ceiling:.2f}x the peer"
+        )
         if f"peer_{DEFAULT_THREADS}threads" in res:
             print(f"   arlib / peer at PyTorch's default {DEFAULT_THREADS} threads: {ratios(res, f'peer_{DEFAULT_THREADS}threads')['arlib']:.2f}x")
-        net_res = {"profile": "cpu" if key == "cpu" else "paper", "augment": cfg.data.augment, "precision": prec, "channels_last": cfg.train.channels_last, "threads": threads, "data": source, "windows": windows, "images_per_window": len(split), "flops": flops, "matmul_peak_gflops": peaks, "loops": res, "ratio_arlib_over_peer": rat["arlib"], "load_after": loadavg(), "machine": machine()}
+        net_res = {
+            "profile": "cpu" if key == "cpu" else "paper",
+            "augment": cfg.data.augment,
+            "precision": prec,
+            "channels_last": cfg.train.channels_last,
+            "threads": threads,
+            "data": source,
+            "windows": windows,
+            "images_per_window": len(split),
+            "flops": flops,
+            "matmul_peak_gflops": peaks,
+            "loops": res,
+            "ratio_arlib_over_peer": rat["arlib"],
+            "load_after": loadavg(),
+            "machine": machine(),
+        }
         if f"peer_{DEFAULT_THREADS}threads" in res:
             net_res[f"ratio_arlib_over_peer_{DEFAULT_THREADS}threads"] = ratios(res, f"peer_{DEFAULT_THREADS}threads")["arlib"]
         out["nets"][name] = net_res
@@ -522,7 +559,17 @@ def bench_levers(key: str, windows: int, batches: int, threads: int, which: list
         r["ratio_vs_first"] = rat[lab]
         print(f"{lab:<28s} {r['images_per_s']:8.2f} {r['gflops_per_s']:8.1f} {rat[lab]:11.2f}x {r['warmup_s']:10.1f}")
     print(f"load average {loadavg()}")
-    return {"net": cfg.model.name, "data": source, "images_per_window": len(split), "windows": windows, "threads": threads, "flops_per_step": flops["per_step"], "reference": chosen[0].label, "loops": res, "load_after": loadavg()}
+    return {
+        "net": cfg.model.name,
+        "data": source,
+        "images_per_window": len(split),
+        "windows": windows,
+        "threads": threads,
+        "flops_per_step": flops["per_step"],
+        "reference": chosen[0].label,
+        "loops": res,
+        "load_after": loadavg(),
+    }
 
 
 def bench_augmentation(reps: int = 20) -> dict:
@@ -581,7 +628,14 @@ def train_and_eval(loop_kind: str, cfg: RunConfig, train_split: data.Split, test
     tr = train.clean_eval(model, train_split, "cifar10", DEVICE)
     te = train.clean_eval(model, test_split, "cifar10", DEVICE)
     adv = train.pgd_eval(model, test_split, "cifar10", cfg.eval, DEVICE, seed=1234)
-    return {"train_acc": round(tr["acc"], 2), "test_acc": round(te["acc"], 2), "test_loss": round(te["loss"], 4), "pgd_acc_all": round(adv["pgd_acc_all"], 2), "pgd_acc_correct": round(adv["pgd_acc_correct"], 2), "train_seconds": round(secs, 1)}
+    return {
+        "train_acc": round(tr["acc"], 2),
+        "test_acc": round(te["acc"], 2),
+        "test_loss": round(te["loss"], 4),
+        "pgd_acc_all": round(adv["pgd_acc_all"], 2),
+        "pgd_acc_correct": round(adv["pgd_acc_correct"], 2),
+        "train_seconds": round(secs, 1),
+    }
 
 
 def models_state_fresh(cfg: RunConfig, seed: int) -> dict:
@@ -619,7 +673,10 @@ def bench_equivalence(n_steps: int = 3, batch: int = 32) -> dict:
             F.cross_entropy(m(xa), y).backward()
             o.step()
     w_diff = max((p - q).abs().max().item() for p, q in zip(ours.parameters(), theirs.parameters()))
-    print(f"equivalence ({cfg.model.name}, {n_steps} PGD-{a.steps} training steps of {batch}, no random start): max |x_adv diff| {adv_diff:.2e}, max |weight diff| {w_diff:.2e}")
+    print(
+        f"equivalence ({cfg.model.name}, {n_steps} PGD-{a.steps} training steps of {batch}, "
+        f"no random start): max |x_adv diff| {adv_diff:.2e}, max |weight diff| {w_diff:.2e}"
+    )
     return {"net": cfg.model.name, "data": source, "steps": n_steps, "batch": batch, "max_abs_adv_diff": adv_diff, "max_abs_weight_diff": w_diff}
 
 
@@ -630,14 +687,31 @@ def bench_quality(seeds: list[int], n_train: int, n_test: int, epochs: int, thre
     prof = profiles.get("cpu")
     cfg = prof.base("cifar10").replace(adv=standard_adv(EPS, "pgd", STEPS, ALPHA))  # the cpu profile's run, eps 8
     milestones = [round(m * epochs / cfg.train.epochs) for m in cfg.train.milestones]
-    print(f"quality: {cfg.model.name}, {len(tr)} train / {len(te)} test real CIFAR-10 images, {epochs} epochs, batch {cfg.train.batch_size}, lr {cfg.train.lr} /{1 / cfg.train.lr_gamma:g} at {milestones}, eps {EPS}/255; eval fp32: clean + PGD-{cfg.eval.steps} eps {cfg.eval.eps}/255")
-    out = {"net": cfg.model.name, "n_train": len(tr), "n_test": len(te), "epochs": epochs, "batch_size": cfg.train.batch_size, "lr": cfg.train.lr, "milestones": milestones, "eps": EPS, "threads": threads, "runs": []}
+    print(
+        f"quality: {cfg.model.name}, {len(tr)} train / {len(te)} test real CIFAR-10 images, {epochs} epochs, batch {cfg.train.batch_size}, lr "
+        f"{cfg.train.lr} /{1 / cfg.train.lr_gamma:g} at {milestones}, eps {EPS}/255; eval fp32: clean + PGD-{cfg.eval.steps} eps {cfg.eval.eps}/255"
+    )
+    out = {
+        "net": cfg.model.name,
+        "n_train": len(tr),
+        "n_test": len(te),
+        "epochs": epochs,
+        "batch_size": cfg.train.batch_size,
+        "lr": cfg.train.lr,
+        "milestones": milestones,
+        "eps": EPS,
+        "threads": threads,
+        "runs": [],
+    }
     for seed in seeds:
         for kind in arms:
             r = train_and_eval(kind, cfg, tr, te, seed, epochs, threads)
             r.update(loop=kind, seed=seed)
             out["runs"].append(r)
-            print(f"  seed {seed} {kind:<10s} train {r['train_acc']:6.2f}%  clean test {r['test_acc']:6.2f}%  PGD (all) {r['pgd_acc_all']:6.2f}%  PGD (of correct) {r['pgd_acc_correct']:6.2f}%  test loss {r['test_loss']:.3f}  [{r['train_seconds']} s]")
+            print(
+                f"  seed {seed} {kind:<10s} train {r['train_acc']:6.2f}%  clean test {r['test_acc']:6.2f}%  PGD (all) {r['pgd_acc_all']:6.2f}% "
+                f" PGD (of correct) {r['pgd_acc_correct']:6.2f}%  test loss {r['test_loss']:.3f}  [{r['train_seconds']} s]"
+            )
     out.update(quality_means(out["runs"]))
     for kind in arms:
         print(f"  mean {kind:<10s} {out[f'mean_{kind}']}")
@@ -666,9 +740,13 @@ def main(argv=None) -> None:
     p.add_argument("--arms", default="peer,arlib,arlib_fp32", help="loops trained by --quality")
     p.add_argument("--no-save", action="store_true")
     p.add_argument("--cold-compile", action="store_true", help="empty inductor cache (what a fresh machine pays for torch.compile)")
-    p.add_argument("--allocator", choices=("tuned", "default"), default="tuned",
-                   help="tuned: arlib.device.tune_cpu_allocator() for the whole process, so for the peer too (it is process-wide; "
-                        "the ratio is then conservative); default: glibc's defaults for both")
+    p.add_argument(
+        "--allocator",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="tuned: arlib.device.tune_cpu_allocator() for the whole process, so for the peer too (it is process-wide; "
+        "the ratio is then conservative); default: glibc's defaults for both",
+    )
     p.add_argument("--interop", type=int, default=None, help="torch.set_num_interop_threads at start (compare across processes)")
     a = p.parse_args(argv)
     if a.interop is not None:
@@ -682,7 +760,10 @@ def main(argv=None) -> None:
     if a.equivalence:
         res, section = bench_equivalence(), "equivalence"
     elif a.quality:
-        res, section = bench_quality([int(s) for s in a.seeds.split(",")], a.quality_train, a.quality_test, a.quality_epochs, a.threads, tuple(a.arms.split(","))), "quality"
+        res, section = (
+            bench_quality([int(s) for s in a.seeds.split(",")], a.quality_train, a.quality_test, a.quality_epochs, a.threads, tuple(a.arms.split(","))),
+            "quality",
+        )
     elif a.augmentation:
         res, section = bench_augmentation(), "augmentation"
     elif a.levers:

@@ -28,12 +28,10 @@ def _notebook(path: Path, parameters: str, body: str) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     params = nbformat.v4.new_code_cell(parameters)
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params,
-                nbformat.v4.new_code_cell(body)]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params, nbformat.v4.new_code_cell(body)]
     path.parent.mkdir(parents=True, exist_ok=True)
     jupytext.write(nb, str(path), fmt="md:myst")
 
@@ -70,8 +68,7 @@ def small_book(tmp_path: Path) -> Path:
     (root / "book" / "params.yml").write_text(PARAMS)
     (root / "book" / "intro.md").write_text("# A small book\n\nMath: $x^2$.\n")
     _notebook(root / "notebooks" / "alpha.md", 'profile = "smoke"', "print('alpha', profile)")
-    _notebook(root / "notebooks" / "beta.md", 'profile = "smoke"\nscale = 1',
-              "print('beta', profile, scale * 2)")
+    _notebook(root / "notebooks" / "beta.md", 'profile = "smoke"\nscale = 1', "print('beta', profile, scale * 2)")
     return root
 
 
@@ -113,8 +110,7 @@ def test_incremental_build(small_book: Path, capsys):
     assert "beta smoke 42" in (root / "_build" / "html" / "book" / "executed" / "beta.html").read_text()
 
     with capsys.disabled():
-        print(f"\n  build times: first {t_first:.1f} s, unchanged {t_second:.1f} s, "
-              f"one parameter changed {t_third:.1f} s")
+        print(f"\n  build times: first {t_first:.1f} s, unchanged {t_second:.1f} s, one parameter changed {t_third:.1f} s")
 
 
 @pytest.mark.book
@@ -133,11 +129,11 @@ def test_recorded_inputs_are_part_of_the_stamp(small_book: Path):
     store = root / "results" / "run1"
     store.mkdir(parents=True)
     (store / "metrics.json").write_text('{"acc": 0.5}')
-    _notebook(root / "notebooks" / "alpha.md", 'profile = "smoke"',
-              "from arlib.book.build import record_inputs\n"
-              "import json\n"
-              "record_inputs('results/run1')\n"
-              "print(json.load(open('results/run1/metrics.json'))['acc'])")
+    _notebook(
+        root / "notebooks" / "alpha.md",
+        'profile = "smoke"',
+        "from arlib.book.build import record_inputs\nimport json\nrecord_inputs('results/run1')\nprint(json.load(open('results/run1/metrics.json'))['acc'])",
+    )
     build_book("smoke", root=root, html=False)
     meta = json.loads((root / "book" / "executed" / "alpha.ipynb").read_text())["metadata"]["arbook"]
     assert meta["inputs"] == ["results/run1"]
@@ -150,8 +146,7 @@ def test_recorded_inputs_are_part_of_the_stamp(small_book: Path):
 @pytest.mark.book
 def test_failing_chapter_gives_one_line_error(small_book: Path):
     root = small_book
-    _notebook(root / "notebooks" / "beta.md", 'profile = "smoke"\nscale = 1',
-              "raise ValueError('scale must be positive')")
+    _notebook(root / "notebooks" / "beta.md", 'profile = "smoke"\nscale = 1', "raise ValueError('scale must be positive')")
     with pytest.raises(BookError) as err:
         build_book("smoke", root=root, html=False)
     msg = str(err.value)
@@ -163,10 +158,18 @@ def test_failing_chapter_gives_one_line_error(small_book: Path):
 
 # -- fast checks of the pieces (no kernel, no Sphinx) --------------------------------------
 
+
 def test_repository_toc_lists_the_chapters():
     assert toc_chapters(REPO) == [
-        "B1_adversarial_training", "B2_singular_values", "B3_margins", "B4_capacity",
-        "B5_smoothing", "B6_fgsm", "C_bound_illustration", "D_implementation"]
+        "B1_adversarial_training",
+        "B2_singular_values",
+        "B3_margins",
+        "B4_capacity",
+        "B5_smoothing",
+        "B6_fgsm",
+        "C_bound_illustration",
+        "D_implementation",
+    ]
 
 
 def test_repository_params_file_is_valid():
@@ -209,8 +212,7 @@ def test_eps_explorer_links_slider_to_figures():
     from ipywidgets.widgets.widget import _instances
     from ipywidgets.widgets.widget_link import Link
 
-    links = [w for w in _instances.values() if isinstance(w, Link)
-             and w.source == (slider, "index") and w.target == (stack, "selected_index")]
+    links = [w for w in _instances.values() if isinstance(w, Link) and w.source == (slider, "index") and w.target == (stack, "selected_index")]
     assert links
 
 
@@ -250,8 +252,7 @@ def test_chapter_setup_and_show(capsys):
     assert capsys.readouterr().out.startswith("7\n")
     block = provenance_block("runs 1234abcd", "", "Paper: Table <3>")  # one collapsed block, empty notes dropped
     assert block["text/plain"] == "runs 1234abcd\nPaper: Table <3>"
-    assert block["text/html"] == ('<details class="arbook-provenance"><summary>Provenance</summary>'
-                                  "<p>runs 1234abcd</p><p>Paper: Table &lt;3&gt;</p></details>")
+    assert block["text/html"] == ('<details class="arbook-provenance"><summary>Provenance</summary><p>runs 1234abcd</p><p>Paper: Table &lt;3&gt;</p></details>')
     assert provenance_block() is None
     assert explorer(lambda e: None, []).data == "No runs to show."
 
@@ -296,8 +297,10 @@ def test_chapter_captions_are_numbered_per_kind_with_runs_and_command(monkeypatc
     chapter.setup("smoke")
     runs = pd.DataFrame({"hash": ["a", "b", "c"], "eps": [0.0, 16.0, 4.0], "seed": [0, 1, 0]})
     first = chapter.caption_block("Figure", "Fig. 8 of the paper.", runs)
-    assert first["text/plain"] == ("Figure B5.1. Fig. 8 of the paper. Shows 3 runs (ε 0, 4, 16; seeds 0, 1); their hashes and "
-                                   "commits are under Provenance. Regenerate: arlib book --profile smoke --chapters B5_smoothing")
+    assert first["text/plain"] == (
+        "Figure B5.1. Fig. 8 of the paper. Shows 3 runs (ε 0, 4, 16; seeds 0, 1); their hashes and "
+        "commits are under Provenance. Regenerate: arlib book --profile smoke --chapters B5_smoothing"
+    )
     assert '<span class="arbook-caption-number">Figure B5.1.</span>' in first["text/html"]
     assert chapter.caption_block("Table", "x")["text/plain"].startswith("Table B5.1. x.")
     assert chapter.caption_block("Figure", "y", runs.iloc[:0])["text/plain"].startswith("Figure B5.2. y. No runs in the results store yet.")
@@ -312,8 +315,12 @@ def test_parameter_cells_are_removed_from_the_page():
     from arlib.book.build import hide_parameter_cells
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell('profile = "smoke"'), nbformat.v4.new_code_cell('profile = "cpu"'),
-                nbformat.v4.new_code_cell("setup(profile)"), nbformat.v4.new_markdown_cell("text")]
+    nb.cells = [
+        nbformat.v4.new_code_cell('profile = "smoke"'),
+        nbformat.v4.new_code_cell('profile = "cpu"'),
+        nbformat.v4.new_code_cell("setup(profile)"),
+        nbformat.v4.new_markdown_cell("text"),
+    ]
     nb.cells[0].metadata["tags"] = ["parameters"]
     nb.cells[1].metadata["tags"] = ["injected-parameters"]
     hide_parameter_cells(nb)

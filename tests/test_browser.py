@@ -22,16 +22,21 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("ARBOOK_HTML", REPO / "_build" / "html"))
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 # Copied-in assets, not pages of the book.
 NOT_PAGES = {"_static", "_sources", "_images", "mathjax", "html-manager", "requirejs"}
 
 
 def _chromium() -> str | None:
-    for candidate in (os.environ.get("ARBOOK_CHROMIUM"), "/usr/bin/chromium",
-                      shutil.which("chromium"), shutil.which("chromium-browser")):
+    for candidate in (os.environ.get("ARBOOK_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
         if candidate and Path(candidate).is_file():
             return candidate
     return None
@@ -40,13 +45,11 @@ def _chromium() -> str | None:
 def _pages() -> list[Path]:
     if not (HTML / "index.html").is_file():
         return []
-    return sorted(p for p in HTML.rglob("*.html")
-                  if not NOT_PAGES.intersection(p.relative_to(HTML).parts))
+    return sorted(p for p in HTML.rglob("*.html") if not NOT_PAGES.intersection(p.relative_to(HTML).parts))
 
 
 PAGES = _pages()
-needs_build = pytest.mark.skipif(
-    not PAGES, reason=f"no built book at {HTML} (run `arlib book` first)")
+needs_build = pytest.mark.skipif(not PAGES, reason=f"no built book at {HTML} (run `arlib book` first)")
 
 
 def _page_ids(pages):
@@ -75,14 +78,14 @@ def test_page_references_no_remote_assets(page: Path):
 @needs_build
 def test_stylesheets_reference_no_remote_fonts():
     remote = re.compile(r"""url\(\s*["']?(?:https?:)?//|@import\s+(?:url\()?\s*["']?(?:https?:)?//""")
-    offenders = [css.relative_to(HTML).as_posix() for css in HTML.rglob("*.css")
-                 if remote.search(css.read_text(encoding="utf-8", errors="replace"))]
+    offenders = [css.relative_to(HTML).as_posix() for css in HTML.rglob("*.css") if remote.search(css.read_text(encoding="utf-8", errors="replace"))]
     assert not offenders, f"stylesheets pointing at the network: {offenders}"
 
 
 # -- in the browser ------------------------------------------------------------------------
 
 _REDIRECT = re.compile(r"""<meta[^>]+http-equiv=["']?refresh""", re.IGNORECASE)
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -192,7 +195,7 @@ def test_eps_slider_switches_figure(open_page):
         handle = page.locator(".widget-slider .noUi-handle").first
         handle.wait_for(state="visible", timeout=20_000)
 
-        def shown():
+        def shown(page=page):
             return page.evaluate("""() => Array.from(document.querySelectorAll('.widget-output img'))
                                          .filter(i => i.offsetParent !== null).map(i => i.src)""")
 
@@ -202,8 +205,10 @@ def test_eps_slider_switches_figure(open_page):
         handle.focus()
         page.keyboard.press("ArrowRight")
         page.wait_for_function(
-            "src => Array.from(document.querySelectorAll('.widget-output img'))"
-            ".some(i => i.offsetParent !== null && i.src !== src)", arg=before[0], timeout=5_000)
+            "src => Array.from(document.querySelectorAll('.widget-output img')).some(i => i.offsetParent !== null && i.src !== src)",
+            arg=before[0],
+            timeout=5_000,
+        )
         after = shown()
         assert after and after[0] != before[0], f"{path.name}: the figure did not change"
         readout = page.locator(".widget-slider .widget-readout").first
@@ -275,8 +280,11 @@ def _stamp_profile(html: str) -> str | None:
 
 @needs_build
 def test_every_page_carries_the_build_stamp():
-    missing = [p.relative_to(HTML).as_posix() for p in PAGES if _stamp_profile(p.read_text(encoding="utf-8")) is None
-               and not _REDIRECT.search(p.read_text(encoding="utf-8"))]  # index.html only redirects to the root page
+    missing = [
+        p.relative_to(HTML).as_posix()
+        for p in PAGES
+        if _stamp_profile(p.read_text(encoding="utf-8")) is None and not _REDIRECT.search(p.read_text(encoding="utf-8"))
+    ]  # index.html only redirects to the root page
     assert not missing, f"pages without the build stamp (arlib.book.stamp): {missing}"
 
 
@@ -285,8 +293,9 @@ def test_every_page_carries_the_build_stamp():
 def test_chapter_shows_no_parameter_cells(open_page, page_path: Path):
     page, _ = open_page(page_path)
     text = page.locator("article.bd-article").inner_text()
-    assert not re.search(r"^\s*profile\s*=\s*[\"']", text, re.MULTILINE), \
+    assert not re.search(r"^\s*profile\s*=\s*[\"']", text, re.MULTILINE), (
         f"{page_path.name}: a parameters cell is shown (template defaults or papermill's injected values)"
+    )
     profile = _stamp_profile(page_path.read_text(encoding="utf-8"))
     if profile and "smoke" not in profile:
         assert "profile smoke" not in text and '"smoke"' not in text, f"{page_path.name}: smoke settings in a {profile} book"
@@ -380,14 +389,16 @@ def test_eps_slider_labels_its_unit_its_values_and_its_read_only_readout(open_pa
         assert "ε" in s["label"] and "/255" in s["label"], f"{path.name}: slider label {s['label']!r} names no ε unit"
         assert len(s["ticks"]) >= 2 and not s["clipped"], f"{path.name}: {s}"
         assert all(top >= s["track_bottom"] - 2 and top < s["slider"][1] for _, _, top in s["ticks"]), f"{path.name}: tick labels not under the track: {s}"
-        (mark, x, top), = s["readonly"]
+        ((mark, x, top),) = s["readonly"]
         assert mark == "read-only" and abs(x - s["readout"][0]) < 2 and top >= s["readout"][1] - 6, f"{path.name}: {s}"
         handle.focus()
         for k, (label, x, _) in enumerate(s["ticks"]):
             if k:
                 page.keyboard.press("ArrowRight")
                 page.wait_for_timeout(150)
-            at = page.evaluate("() => { const h = document.querySelector('.widget-slider .noUi-handle').getBoundingClientRect();"
-                               " return [(h.left + h.right) / 2, document.querySelector('.widget-slider .widget-readout').innerText.trim()]; }")
+            at = page.evaluate(
+                "() => { const h = document.querySelector('.widget-slider .noUi-handle').getBoundingClientRect();"
+                " return [(h.left + h.right) / 2, document.querySelector('.widget-slider .widget-readout').innerText.trim()]; }"
+            )
             assert at[1] == label and abs(at[0] - x) < 2, f"{path.name}: the handle at {at} is not over its tick label {label!r} at {x:.0f} px"
         assert not log.errors, f"{path.name}: {log.errors}"

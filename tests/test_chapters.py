@@ -24,6 +24,7 @@ def _chapters():
 
 # -- the parameters, declared once -----------------------------------------------------------
 
+
 def test_every_chapter_holds_the_declared_parameters_cell():
     import jupytext
 
@@ -37,25 +38,29 @@ def test_every_chapter_holds_the_declared_parameters_cell():
 
 
 def test_readme_documents_the_parameters_as_declared():
-    assert P.parameters_table(markdown=True) in (REPO / "README.md").read_text(encoding="utf-8"), \
+    assert P.parameters_table(markdown=True) in (REPO / "README.md").read_text(encoding="utf-8"), (
         "README's parameter table differs from arlib.book.params.parameters_table(markdown=True)"
+    )
 
 
 def test_defaults_render_the_committed_results_without_training():
     assert P.BY_NAME["profile"].default == "cpu" and P.BY_NAME["ensure"].default is False
 
 
-@pytest.mark.parametrize("name, value, expected", [
-    ("eps_grid", "[0,8,16]", [0.0, 8.0, 16.0]),  # papermill -p passes this as a string
-    ("eps_grid", "0, 8, 16", [0.0, 8.0, 16.0]),
-    ("eps_grid", 8, [8.0]),
-    ("eps_grid", "None", None),
-    ("seeds", 1, [1]),  # papermill -p seeds 1 passes an int
-    ("seeds", "0,1", [0, 1]),
-    ("ensure", "false", False),
-    ("ensure", "True", True),
-    ("profile", "cpu-high", "cpu-high"),
-])
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("eps_grid", "[0,8,16]", [0.0, 8.0, 16.0]),  # papermill -p passes this as a string
+        ("eps_grid", "0, 8, 16", [0.0, 8.0, 16.0]),
+        ("eps_grid", 8, [8.0]),
+        ("eps_grid", "None", None),
+        ("seeds", 1, [1]),  # papermill -p seeds 1 passes an int
+        ("seeds", "0,1", [0, 1]),
+        ("ensure", "false", False),
+        ("ensure", "True", True),
+        ("profile", "cpu-high", "cpu-high"),
+    ],
+)
 def test_values_typed_on_a_command_line_are_read_in_their_type(name, value, expected):
     assert P.parse_value(name, value) == expected
 
@@ -86,10 +91,16 @@ def test_bad_chapter_parameter_is_one_line_exit_2_and_writes_nothing(tmp_path, c
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["B9"], "no chapter 'B9'"), (["B"], "could be B1_adversarial_training"), ([], "name a chapter"),
-    (["B5", "-o", "/nonexistent/out.ipynb"], "does not exist"), (["B5", "-o", "out.txt"], "must end in .ipynb"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["B9"], "no chapter 'B9'"),
+        (["B"], "could be B1_adversarial_training"),
+        ([], "name a chapter"),
+        (["B5", "-o", "/nonexistent/out.ipynb"], "does not exist"),
+        (["B5", "-o", "out.txt"], "must end in .ipynb"),
+    ],
+)
 def test_bad_chapter_or_output_is_one_line(capsys, args, needle):
     assert main(["chapter", *args]) == 2
     err = capsys.readouterr().err
@@ -108,7 +119,10 @@ def test_chapter_parameters_fold_in_profile_and_train():
 
     defaults = {p.name: p.default for p in P.PARAMETERS}
     assert chapter_parameters(defaults, [("eps_grid", "0,8,16")], "cpu-high", train=True) == {
-        "eps_grid": [0.0, 8.0, 16.0], "profile": "cpu-high", "ensure": True}
+        "eps_grid": [0.0, 8.0, 16.0],
+        "profile": "cpu-high",
+        "ensure": True,
+    }
     assert chapter_parameters(defaults) == {}  # the notebook keeps its own defaults
 
 
@@ -134,6 +148,7 @@ def test_params_yml_is_checked_against_the_declared_parameters_before_any_chapte
 
 # -- the set-up cell -------------------------------------------------------------------------
 
+
 def test_setup_checks_the_parameters_with_a_one_line_error():
     from arlib.book.chapter import ParameterError, setup
 
@@ -151,7 +166,7 @@ def test_setup_rejects_a_name_papermill_injected_that_is_no_parameter():
 
     from arlib.book.chapter import _stray_parameters
 
-    shell = SimpleNamespace(user_ns={"_ih": ["", "profile = 'cpu'", "# Parameters\nepsilon = 8\nprofile = \"smoke\"\n", "ch = setup(profile)"]})
+    shell = SimpleNamespace(user_ns={"_ih": ["", "profile = 'cpu'", '# Parameters\nepsilon = 8\nprofile = "smoke"\n', "ch = setup(profile)"]})
     assert _stray_parameters(shell) == ["epsilon"]
     assert _stray_parameters(SimpleNamespace(user_ns={"_ih": ["", "x = 1"]})) == []  # a user's own cell is no injection
 
@@ -167,6 +182,7 @@ def test_profile_is_honoured_throughout(monkeypatch):
 
 
 # -- missing runs: named with the command, never trained unless asked ------------------------
+
 
 def test_missing_runs_are_named_with_the_command_that_makes_them(tmp_path, monkeypatch, capsys):
     from arlib.book import chapter
@@ -199,6 +215,7 @@ def test_live_markdown_turns_dropdowns_into_details():
 
 # -- arlib lab's working copies --------------------------------------------------------------
 
+
 def test_lab_copies_are_plain_notebooks_made_once(tmp_path):
     import nbformat
 
@@ -229,8 +246,13 @@ def test_lab_copies_are_plain_notebooks_made_once(tmp_path):
 def test_lab_and_outputs_are_gitignored():
     import subprocess
 
-    for path in ("lab/B5_smoothing.ipynb", "lab/.ipynb_checkpoints/B5_smoothing-checkpoint.ipynb",
-                 "notebooks/.ipynb_checkpoints/B5_smoothing-checkpoint.md", "out.ipynb", "B5_smoothing.ipynb"):
+    for path in (
+        "lab/B5_smoothing.ipynb",
+        "lab/.ipynb_checkpoints/B5_smoothing-checkpoint.ipynb",
+        "notebooks/.ipynb_checkpoints/B5_smoothing-checkpoint.md",
+        "out.ipynb",
+        "B5_smoothing.ipynb",
+    ):
         assert subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=REPO).returncode == 0, f"{path} is not ignored"
     assert subprocess.run(["git", "check-ignore", "-q", "--no-index", "notebooks/B5_smoothing.md"], cwd=REPO).returncode == 1
 

@@ -17,8 +17,16 @@ def frame(values_by_eps: dict, experiment="pgd", spectral_norm=np.nan, extra: di
     for eps, metrics in values_by_eps.items():
         n = len(next(iter(metrics.values())))
         for s in range(n):
-            r = {"hash": f"{experiment}{eps}{spectral_norm}{s}".ljust(16, "0"), "experiment": experiment, "eps": float(eps), "seed": s,
-                 "spectral_norm": spectral_norm, "dataset": "cifar10", "model": "resnet8", "method": "pgd"}
+            r = {
+                "hash": f"{experiment}{eps}{spectral_norm}{s}".ljust(16, "0"),
+                "experiment": experiment,
+                "eps": float(eps),
+                "seed": s,
+                "spectral_norm": spectral_norm,
+                "dataset": "cifar10",
+                "model": "resnet8",
+                "method": "pgd",
+            }
             r["short"] = r["hash"][:8]
             for m, vals in metrics.items():
                 r[m] = vals[s]
@@ -126,9 +134,13 @@ def test_a_block_run_at_one_eps_is_not_compared_with_itself():
 
 
 def test_loss_gap_and_accuracy_claims():
-    pgd = frame({0: {"delta_loss": [2.0, 2.1, 1.9], "test_acc": [80, 81, 79]},
-                 4: {"delta_loss": [1.5, 1.55, 1.45], "test_acc": [70, 71, 69]},
-                 16: {"delta_loss": [0.8, 0.85, 0.75], "test_acc": [76, 77, 75]}})
+    pgd = frame(
+        {
+            0: {"delta_loss": [2.0, 2.1, 1.9], "test_acc": [80, 81, 79]},
+            4: {"delta_loss": [1.5, 1.55, 1.45], "test_acc": [70, 71, 69]},
+            16: {"delta_loss": [0.8, 0.85, 0.75], "test_acc": [76, 77, 75]},
+        }
+    )
     assert verdict({"pgd": pgd}, "loss_gap_falls")[0] == "holds"
     v, ours = verdict({"pgd": pgd}, "test_acc_falls")
     assert v == "contradicted"  # accuracy rose 70 -> 76, beyond its interval
@@ -136,8 +148,12 @@ def test_loss_gap_and_accuracy_claims():
 
 
 def test_margins_claim_needs_train_and_test():
-    base = {"train_margin_std": [2.0, 2.05, 1.95], "train_margin_abs_mean": [3.0, 3.05, 2.95],
-            "test_margin_std": [2.0, 2.05, 1.95], "test_margin_abs_mean": [3.0, 3.05, 2.95]}
+    base = {
+        "train_margin_std": [2.0, 2.05, 1.95],
+        "train_margin_abs_mean": [3.0, 3.05, 2.95],
+        "test_margin_std": [2.0, 2.05, 1.95],
+        "test_margin_abs_mean": [3.0, 3.05, 2.95],
+    }
     smaller = {k: [v - 1.0 for v in vals] for k, vals in base.items()}
     assert verdict({"pgd": frame({4: base, 16: smaller})}, "margins_concentrate")[0] == "holds"
     mixed = dict(smaller, test_margin_std=[3.0, 3.05, 2.95])
@@ -178,10 +194,10 @@ def test_sv_claim_uses_the_b2_sums():
 
 
 def test_fgsm_claim_borrows_pgd_noise():
-    pgd = frame({4: {"delta_loss": [1.0, 1.01, 0.99], "test_acc": [70, 70.5, 69.5]},
-                 16: {"delta_loss": [0.7, 0.71, 0.69], "test_acc": [65, 65.5, 64.5]}})
-    fgsm = frame({4: {"delta_loss": [0.9], "test_acc": [72]}, 8: {"delta_loss": [0.8], "test_acc": [70]},
-                  16: {"delta_loss": [0.6], "test_acc": [66]}}, experiment="fgsm")
+    pgd = frame({4: {"delta_loss": [1.0, 1.01, 0.99], "test_acc": [70, 70.5, 69.5]}, 16: {"delta_loss": [0.7, 0.71, 0.69], "test_acc": [65, 65.5, 64.5]}})
+    fgsm = frame(
+        {4: {"delta_loss": [0.9], "test_acc": [72]}, 8: {"delta_loss": [0.8], "test_acc": [70]}, 16: {"delta_loss": [0.6], "test_acc": [66]}}, experiment="fgsm"
+    )
     v, ours = verdict({"pgd": pgd, "fgsm": fgsm}, "fgsm_same_trends")
     assert v == "holds" and "borrowed" in ours
     assert verdict({"fgsm": fgsm}, "fgsm_same_trends")[0] == "below resolution"
@@ -189,12 +205,11 @@ def test_fgsm_claim_borrows_pgd_noise():
 
 
 def test_spectral_claim_turn_of_the_error_gap():
-    pgd = frame({4: {"delta_loss": [0.70, 0.71, 0.69], "delta_acc": [10.0, 10.1, 9.9]},
-                 16: {"delta_loss": [0.55, 0.56, 0.54], "delta_acc": [12.0, 12.1, 11.9]}})
-    sp1 = frame({4: {"delta_loss": [0.22], "delta_acc": [6.4]}, 16: {"delta_loss": [0.17], "delta_acc": [4.8]}},
-                experiment="spectral", spectral_norm=1.0)
-    sp3 = frame({4: {"delta_loss": [0.60], "delta_acc": [9.6]}, 16: {"delta_loss": [0.47], "delta_acc": [10.5]}},
-                experiment="spectral", spectral_norm=3.0)
+    pgd = frame(
+        {4: {"delta_loss": [0.70, 0.71, 0.69], "delta_acc": [10.0, 10.1, 9.9]}, 16: {"delta_loss": [0.55, 0.56, 0.54], "delta_acc": [12.0, 12.1, 11.9]}}
+    )
+    sp1 = frame({4: {"delta_loss": [0.22], "delta_acc": [6.4]}, 16: {"delta_loss": [0.17], "delta_acc": [4.8]}}, experiment="spectral", spectral_norm=1.0)
+    sp3 = frame({4: {"delta_loss": [0.60], "delta_acc": [9.6]}, 16: {"delta_loss": [0.47], "delta_acc": [10.5]}}, experiment="spectral", spectral_norm=3.0)
     frames = {"pgd": pgd, "spectral": pd.concat([sp1, sp3], ignore_index=True)}
     v, ours = verdict(frames, "spectral_turns_error_gap")
     assert v == "holds", ours
@@ -213,8 +228,12 @@ def test_spectral_claim_turn_of_the_error_gap():
 
 
 def test_pgd_accuracy_claim_and_error_gap_claim():
-    pgd = frame({4: {"pgd_acc_correct": [40, 41, 39], "delta_acc": [5, 5.1, 4.9], "delta_loss": [1, 1.01, 0.99]},
-                 16: {"pgd_acc_correct": [55, 56, 54], "delta_acc": [4, 4.1, 3.9], "delta_loss": [0.8, 0.81, 0.79]}})
+    pgd = frame(
+        {
+            4: {"pgd_acc_correct": [40, 41, 39], "delta_acc": [5, 5.1, 4.9], "delta_loss": [1, 1.01, 0.99]},
+            16: {"pgd_acc_correct": [55, 56, 54], "delta_acc": [4, 4.1, 3.9], "delta_loss": [0.8, 0.81, 0.79]},
+        }
+    )
     assert verdict({"pgd": pgd}, "pgd_acc_rises")[0] == "holds"
     fit = pgd.assign(train_acc=99.0)
     assert verdict({"pgd": fit}, "error_gap_rises_cifar10")[0] == "contradicted"
@@ -255,8 +274,7 @@ def test_unknown_claim_id_raises():
 
 
 def test_ledger_with_given_frames_and_summary():
-    pgd = frame({4: {"delta_loss": [1.0, 1.01, 0.99], "test_acc": [70, 70.5, 69.5]},
-                 16: {"delta_loss": [0.5, 0.51, 0.49], "test_acc": [65, 65.5, 64.5]}})
+    pgd = frame({4: {"delta_loss": [1.0, 1.01, 0.99], "test_acc": [70, 70.5, 69.5]}, 16: {"delta_loss": [0.5, 0.51, 0.49], "test_acc": [65, 65.5, 64.5]}})
     led = claims.ledger("smoke", frames={"pgd": pgd})
     v = led.set_index("id")["verdict"]
     assert v["loss_gap_falls"] == "holds" and v["test_acc_falls"] == "holds"
@@ -275,8 +293,18 @@ def test_regime_ledger_explains_every_verdict_that_does_not_hold():
         rows = []
         for eps, per_seed in gaps.items():
             for s, g in enumerate(per_seed):
-                rows.append({"hash": f"{eps:02d}{s:02d}".ljust(16, "0"), "short": f"{eps:02d}{s:02d}0000", "eps": float(eps), "seed": s,
-                             "spectral_norm": np.nan, "delta_loss": g, "train_acc": train_acc[eps], "test_acc": 30.0})
+                rows.append(
+                    {
+                        "hash": f"{eps:02d}{s:02d}".ljust(16, "0"),
+                        "short": f"{eps:02d}{s:02d}0000",
+                        "eps": float(eps),
+                        "seed": s,
+                        "spectral_norm": np.nan,
+                        "delta_loss": g,
+                        "train_acc": train_acc[eps],
+                        "test_acc": 30.0,
+                    }
+                )
         return pd.DataFrame(rows)
 
     fits = frame({4: 99.0, 8: 98.0, 16: 92.0}, {4: [0.6, 0.62, 0.64], 8: [0.5], 16: [0.3, 0.31, 0.32]})
@@ -296,12 +324,23 @@ def test_regime_ledger_explains_every_verdict_that_does_not_hold():
 
 
 def test_findings_table_links_each_claim_to_its_chapter():
-    long = pd.DataFrame([
-        {"id": "a", "section": "B.4.2", "claim": "Clip <turns>", "paper": "Table 6", "regime": "low", "verdict": "below resolution", "ours": "", "why": "x"},
-        {"id": "a", "section": "B.4.2", "claim": "Clip <turns>", "paper": "Table 6", "regime": "high", "verdict": "holds", "ours": "", "why": ""},
-        {"id": "b", "section": "D.2 / Fig. 12", "claim": "PGD", "paper": "", "regime": "low", "verdict": "contradicted", "ours": "", "why": "y"},
-        {"id": "b", "section": "D.2 / Fig. 12", "claim": "PGD", "paper": "", "regime": "high", "verdict": "holds", "ours": "", "why": ""},
-    ])
+    long = pd.DataFrame(
+        [
+            {
+                "id": "a",
+                "section": "B.4.2",
+                "claim": "Clip <turns>",
+                "paper": "Table 6",
+                "regime": "low",
+                "verdict": "below resolution",
+                "ours": "",
+                "why": "x",
+            },
+            {"id": "a", "section": "B.4.2", "claim": "Clip <turns>", "paper": "Table 6", "regime": "high", "verdict": "holds", "ours": "", "why": ""},
+            {"id": "b", "section": "D.2 / Fig. 12", "claim": "PGD", "paper": "", "regime": "low", "verdict": "contradicted", "ours": "", "why": "y"},
+            {"id": "b", "section": "D.2 / Fig. 12", "claim": "PGD", "paper": "", "regime": "high", "verdict": "holds", "ours": "", "why": ""},
+        ]
+    )
     out = claims.findings_html(long, href=lambda ch: f"executed/{ch}.html")
     assert out.count("<tr>") == 3 and "<th>low</th><th>high</th>" in out
     assert '<a href="executed/B4_capacity.html">B.4.2</a>' in out and '<a href="executed/D_implementation.html">' in out
@@ -316,9 +355,20 @@ def test_a_regime_that_fits_only_up_to_eps_8_is_also_compared_there():
 
     from arlib.book import claims
 
-    rows = [{"hash": f"{e:02d}{s}".ljust(16, "0"), "short": f"{e:02d}{s}00000", "eps": float(e), "seed": s, "spectral_norm": np.nan,
-             "train_acc": {4: 99.0, 8: 97.0, 16: 60.0}[e], "delta_loss": {4: 0.6, 8: 0.5, 16: 0.2}[e] + 0.01 * s, "test_acc": 30.0}
-            for e in (4, 8, 16) for s in range(3)]
+    rows = [
+        {
+            "hash": f"{e:02d}{s}".ljust(16, "0"),
+            "short": f"{e:02d}{s}00000",
+            "eps": float(e),
+            "seed": s,
+            "spectral_norm": np.nan,
+            "train_acc": {4: 99.0, 8: 97.0, 16: 60.0}[e],
+            "delta_loss": {4: 0.6, 8: 0.5, 16: 0.2}[e] + 0.01 * s,
+            "test_acc": 30.0,
+        }
+        for e in (4, 8, 16)
+        for s in range(3)
+    ]
     frames = {"pgd": pd.DataFrame(rows)}
     assert claims.fitted_eps(frames) == [4.0, 8.0]
     cmps = claims.comparisons("high capacity", frames)
@@ -343,11 +393,13 @@ def test_a_damaged_run_reads_not_run_and_says_damaged(tmp_path):
     for r in done:
         shutil.copytree(r.path, tmp_path / "runs" / r.hash)
     store = Store(tmp_path)
-    victim = max(store.runs(), key=lambda r: r.config.adv.eps)
-    victim.file("metrics.json").write_text('{"status": "finished", "final": ')  # truncated
+    before = report.collect("cpu", "pgd", store=store, ensure=False)
+    eps_hi = float(before["eps"].max())
+    victims = set(before.loc[before["eps"] == eps_hi, "hash"])
+    for h in victims:  # every seed of the top cell
+        (tmp_path / "runs" / h / "metrics.json").write_text('{"status": "finished", "final": ')  # truncated
     df = report.collect("cpu", "pgd", store=store, ensure=False)
-    assert victim.hash not in set(df["hash"]) and any(d["hash"] == victim.hash for d in df.attrs["damaged"])
-    eps_hi = float(victim.config.adv.eps)
+    assert not victims & set(df["hash"]) and victims == {d["hash"] for d in df.attrs["damaged"]}
     t = claims.compare(df, "test_acc", -1, float(df["eps"].min()), eps_hi)
     assert t.verdict == "not run" and "damaged" in t.reason and "metrics.json" in t.reason
     led = claims.evaluate({"pgd": df})

@@ -52,7 +52,14 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args):
 
 
 def test_missing_data_exits_2_and_writes_nothing(tmp_path):
-    r = run_cli(["train", "--profile", "smoke", "--eps", "4"], tmp_path, ARLIB_DATA=str(tmp_path / "empty"), ARLIB_CACHE=str(tmp_path / "cache"), ARLIB_NO_DOWNLOAD="1", ARLIB_NO_SHARED="1")
+    r = run_cli(
+        ["train", "--profile", "smoke", "--eps", "4"],
+        tmp_path,
+        ARLIB_DATA=str(tmp_path / "empty"),
+        ARLIB_CACHE=str(tmp_path / "cache"),
+        ARLIB_NO_DOWNLOAD="1",
+        ARLIB_NO_SHARED="1",
+    )
     assert r.returncode == 2
     assert "cifar10" in r.stderr and "not found" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

@@ -53,7 +53,10 @@ def why_no_cluster() -> str:
     conf = Path(os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf"))
     ours = conf.is_file() and conf.read_text().startswith(MARK)
     if not ours and os.environ.get("ARLIB_TEST_SLURM") != "1":
-        return f"no test cluster: {conf} is not slurm_localhost.sh's (start one with ../shared/tools/slurm_localhost.sh up, or set ARLIB_TEST_SLURM=1 to use this SLURM)"
+        return (
+            f"no test cluster: {conf} is not slurm_localhost.sh's (start one with "
+            "../shared/tools/slurm_localhost.sh up, or set ARLIB_TEST_SLURM=1 to use this SLURM)"
+        )
     try:
         cluster.check_slurm()
     except cluster.ClusterError as e:

@@ -174,8 +174,10 @@ def test_train_epoch_fast_and_fp32_agree(batch):
     """arlib's own training epoch (PGD-3, batch 32) with bf16+channels_last vs fp32: same loss, close weights."""
     x, y = batch
     split = data.Split((x * 255).round().to(torch.uint8), y)
-    base = profiles.get("smoke").base("cifar10").replace(
-        model={"name": "resnet8"}, data={"augment": False}, adv=standard_adv(8, "pgd", steps=3), train={"batch_size": 32, "lr": 0.01}
+    base = (
+        profiles.get("smoke")
+        .base("cifar10")
+        .replace(model={"name": "resnet8"}, data={"augment": False}, adv=standard_adv(8, "pgd", steps=3), train={"batch_size": 32, "lr": 0.01})
     )
     out, weights = {}, {}
     for name, overrides in (("fp32", {"precision": "fp32", "channels_last": False}), ("fast", {"precision": "bf16", "channels_last": True})):

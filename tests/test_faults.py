@@ -111,8 +111,16 @@ def fake_cifar10_tarball(path: Path, seed: int = 0, per_class=(20, 10)) -> Path:
 
 def env_for(results: Path, data: Path, cache: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARLIB_")}
-    env.update(ARLIB_RESULTS=str(results), ARLIB_DATA=str(data), ARLIB_CACHE=str(cache), ARLIB_NO_SHARED="1",
-               ARLIB_NO_DOWNLOAD="1", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), **extra)
+    env.update(
+        ARLIB_RESULTS=str(results),
+        ARLIB_DATA=str(data),
+        ARLIB_CACHE=str(cache),
+        ARLIB_NO_SHARED="1",
+        ARLIB_NO_DOWNLOAD="1",
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=str(REPO),
+        **extra,
+    )
     return env
 
 
@@ -145,7 +153,9 @@ def same_result(a: Path, b: Path) -> None:
     """Two run folders hold bitwise-equal results: metrics (times and the mark of a resumed epoch aside) and weights."""
     ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
     assert ma["final"] == mb["final"]
-    assert [{k: v for k, v in h.items() if k not in ("seconds", "resumed")} for h in ma["history"]] == [{k: v for k, v in h.items() if k not in ("seconds", "resumed")} for h in mb["history"]]
+    assert [{k: v for k, v in h.items() if k not in ("seconds", "resumed")} for h in ma["history"]] == [
+        {k: v for k, v in h.items() if k not in ("seconds", "resumed")} for h in mb["history"]
+    ]
     sa, sb = (torch.load(d / "model.pt", weights_only=True) for d in (a, b))
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
@@ -515,7 +525,9 @@ def test_inputs_fingerprint_names_the_store_and_its_files(store, tmp_path):
     runs = sorted((results / "smoke" / "runs").iterdir())
     a = inputs_fingerprint(runs[:2], root=results)
     assert a["results_root"] == str(results.resolve())
-    assert set(a["sha256"]) == {f"smoke/runs/{r.name}/{n}" for r in runs[:2] for n in ("config.json", "metrics.json", "provenance.json", "outcomes.npz", "model.pt")}
+    assert set(a["sha256"]) == {
+        f"smoke/runs/{r.name}/{n}" for r in runs[:2] for n in ("config.json", "metrics.json", "provenance.json", "outcomes.npz", "model.pt")
+    }
     other = tmp_path / "other"
     shutil.copytree(results, other)
     b = inputs_fingerprint([other / r.relative_to(results) for r in runs[:2]], root=other)
@@ -574,7 +586,13 @@ def test_kill_at_random_points_resumes_to_the_same_result(world, store):
     for _ in range(3):
         shutil.rmtree(d)
         delay = float(rng.uniform(1.5, 5.0))
-        proc = subprocess.Popen([sys.executable, "-m", "arlib.cli", "train", "--profile", "smoke", "--eps", "16", "--quiet"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "arlib.cli", "train", "--profile", "smoke", "--eps", "16", "--quiet"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -587,7 +605,10 @@ def test_kill_at_random_points_resumes_to_the_same_result(world, store):
 def test_two_grid_workers_share_one_grid(world, tmp_path):
     results = tmp_path / "results"
     env = env_for(results, world["data"], world["cache"])
-    procs = [subprocess.Popen([sys.executable, "-m", "arlib.cli", *GRID], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "arlib.cli", *GRID], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     for h, ref in world["runs"].items():
@@ -675,9 +696,19 @@ def test_rot_that_still_parses_is_reported_not_retrained(world, store):
 MALFORMED = {
     "deep": ("metrics.json", lambda t: "[" * 100_000 + "]" * 100_000, False, "nested too deeply"),
     "checksums-shape": ("checksums.json", lambda t: json.dumps({"sha256": ["config.json"]}), False, "checksums.json.sha256 must be an object"),
-    "final-x": ("metrics.json", lambda t: json.dumps({**json.loads(t), "final": {**json.loads(t)["final"], "pgd_acc_correct": "x"}}), True, "final.pgd_acc_correct must be a finite number"),
+    "final-x": (
+        "metrics.json",
+        lambda t: json.dumps({**json.loads(t), "final": {**json.loads(t)["final"], "pgd_acc_correct": "x"}}),
+        True,
+        "final.pgd_acc_correct must be a finite number",
+    ),
     "final-str": ("metrics.json", lambda t: json.dumps({**json.loads(t), "final": "x"}), True, "metrics.json.final must be an object"),
-    "train-seconds-x": ("provenance.json", lambda t: json.dumps({**json.loads(t), "train_seconds": "x"}), True, "provenance.json.train_seconds must be a finite number"),
+    "train-seconds-x": (
+        "provenance.json",
+        lambda t: json.dumps({**json.loads(t), "train_seconds": "x"}),
+        True,
+        "provenance.json.train_seconds must be a finite number",
+    ),
     "nan": ("metrics.json", lambda t: t.replace('"test_acc": ', '"test_acc": NaN, "x": ', 1), True, "must be a finite number"),
 }
 
@@ -783,7 +814,7 @@ def test_diverged_run_is_recorded_and_skipped(world, tmp_path):
     assert m["status"] == "diverged" and m["final"] == {"train_loss": None, "test_loss": None} and m["diverged"]["epoch"] >= 1
     assert not (d / "model.pt").exists() and not (d / "analysis.json").exists()
     for f in d.glob("*.json"):
-        json.loads(f.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in {f}"))
+        json.loads(f.read_text(), parse_constant=lambda c, f=f: pytest.fail(f"{c} in {f}"))
     r = arlib(["runs"], env)
     assert f"{d.name} diverged" in r.stdout and f"excluded from analysis, means and the book: custom/{d.name}: diverged at epoch" in r.stdout
     r = arlib(["analyse"], env)
@@ -795,12 +826,15 @@ def test_diverged_run_is_recorded_and_skipped(world, tmp_path):
     assert is_degenerate(m["final"], 10)  # the book's rule leaves it out and lists it
 
 
-DIVERGE_RUNNER = FAULT_RUNNER.replace('from arlib.cli import main', '''from arlib import profiles
+DIVERGE_RUNNER = FAULT_RUNNER.replace(
+    "from arlib.cli import main",
+    """from arlib import profiles
 _cells = profiles.Profile.cells
 def _diverging_cells(self, *a, **k):  # the grid's eps-16 cell at lr 1e4: it diverges
     return [c.replace(train={"lr": 1e4}) if c.adv.eps == 16 else c for c in _cells(self, *a, **k)]
 profiles.Profile.cells = _diverging_cells
-from arlib.cli import main''')
+from arlib.cli import main""",
+)
 
 
 def test_diverged_cell_does_not_stop_the_grid(world, store):
@@ -817,12 +851,21 @@ def test_diverged_cell_does_not_stop_the_grid(world, store):
 # ----------------------------------------------------------------------------- 9. signals and the small ones (issue 21)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, pytest.param(signal.SIGHUP, marks=pytest.mark.slow), pytest.param(signal.SIGINT, marks=pytest.mark.slow)],
-                         ids=["SIGTERM", "SIGHUP", "SIGINT"])
+@pytest.mark.parametrize(
+    "sig",
+    [signal.SIGTERM, pytest.param(signal.SIGHUP, marks=pytest.mark.slow), pytest.param(signal.SIGINT, marks=pytest.mark.slow)],
+    ids=["SIGTERM", "SIGHUP", "SIGINT"],
+)
 def test_signal_during_train_says_what_was_saved(world, store, sig):
     h, d, env = unfinished_cell(world, store, 16)
-    proc = subprocess.Popen([sys.executable, "-m", "arlib.cli", "train", "--profile", "smoke", "--eps", "16", "--quiet"], env=env, cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arlib.cli", "train", "--profile", "smoke", "--eps", "16", "--quiet"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while not (d / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -831,7 +874,11 @@ def test_signal_during_train_says_what_was_saved(world, store, sig):
     _, err = proc.communicate(timeout=60)
     lines = [l for l in err.splitlines() if l.strip()]
     assert proc.returncode == 128 + sig, err
-    assert len(lines) == 1 and lines[0].startswith(f"arlib: stopped by {signal.Signals(sig).name}; epoch ") and f"of run {h} is checkpointed in {d}; rerun the same command to resume" in lines[0], err
+    assert (
+        len(lines) == 1
+        and lines[0].startswith(f"arlib: stopped by {signal.Signals(sig).name}; epoch ")
+        and f"of run {h} is checkpointed in {d}; rerun the same command to resume" in lines[0]
+    ), err
     assert not [p for p in d.iterdir() if ".tmp" in p.name]
     r = train_cell(env, 16)
     assert r.returncode == 0, r.stderr
@@ -866,9 +913,11 @@ def test_two_books_and_a_killed_one(tmp_path):
     (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: book/executed/T1\n")
     (root / "book" / "params.yml").write_text("default: {}\n")
     (root / "notebooks" / "T1.md").write_text(
-        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\nkernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
-        "# T1\n\n```{code-cell} ipython3\n:tags: [parameters]\nprofile = \"smoke\"\nseconds = 8\n```\n\n"
-        "```{code-cell} ipython3\nimport time\ntime.sleep(seconds)\n```\n")
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: "
+        "myst\nkernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
+        '# T1\n\n```{code-cell} ipython3\n:tags: [parameters]\nprofile = "smoke"\nseconds = 8\n```\n\n'
+        "```{code-cell} ipython3\nimport time\ntime.sleep(seconds)\n```\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "arlib.cli", "book", "--root", str(root), "--no-html", "--force"]
     first = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -900,5 +949,7 @@ def test_two_books_and_a_killed_one(tmp_path):
     time.sleep(2)
     term.send_signal(signal.SIGTERM)
     _, err = term.communicate(timeout=120)
-    assert term.returncode == 143 and [l for l in err.splitlines() if l.strip()][-1].startswith("arlib: stopped by SIGTERM; chapters executed before it are kept"), err
+    assert term.returncode == 143 and [l for l in err.splitlines() if l.strip()][-1].startswith(
+        "arlib: stopped by SIGTERM; chapters executed before it are kept"
+    ), err
     assert not any(scratch.iterdir())

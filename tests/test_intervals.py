@@ -31,8 +31,7 @@ def _cell(rng, eps: float, shift: float, difficulty: np.ndarray, tag: str, cache
         p = np.clip(difficulty + shift / 100 + rng.normal(0, SEED_SD / 100), 0, 1)
         correct = rng.random(N_IMAGES) < p
         path = f"sim/{tag}/{eps:g}/{s}"
-        cache[path] = {"test_index": np.arange(N_IMAGES, dtype=np.int32), "test_correct": correct,
-                       "test_loss": np.where(correct, 0.3, 2.0).astype(np.float32)}
+        cache[path] = {"test_index": np.arange(N_IMAGES, dtype=np.int32), "test_correct": correct, "test_loss": np.where(correct, 0.3, 2.0).astype(np.float32)}
         rows.append({"hash": f"{tag}-{eps:g}-{s}", "eps": eps, "seed": s, "path": path, "test_acc": 100 * correct.mean()})
     return rows
 

@@ -46,8 +46,13 @@ def jupyter_env(tmp_path_factory):
     """An environment whose Jupyter config, data (the trust database), runtime, settings and workspaces are private to the test."""
     home = tmp_path_factory.mktemp("jupyter")
     env = dict(os.environ)
-    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                     ("JUPYTERLAB_SETTINGS_DIR", "settings"), ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")):
+    for var, sub in (
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("JUPYTERLAB_SETTINGS_DIR", "settings"),
+        ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
+    ):
         (home / sub).mkdir()
         env[var] = str(home / sub)
     (home / "config" / "jupyter_server_config.json").write_text(json.dumps({"IdentityProvider": {"token": TOKEN}}))
@@ -56,8 +61,9 @@ def jupyter_env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def smoke_runs(jupyter_env):
-    proc = subprocess.run([*ARLIB, "grid", "--profile", "smoke", "--experiments", "pgd", "--quiet"], cwd=REPO, env=jupyter_env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [*ARLIB, "grid", "--profile", "smoke", "--experiments", "pgd", "--quiet"], cwd=REPO, env=jupyter_env, capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
@@ -69,8 +75,13 @@ def _free_port() -> int:
 
 def _sources() -> dict[str, str]:
     """What must not change: git's view of the book's sources, and every chapter source's bytes."""
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", "notebooks", "book", "lab",
-                             "_toc.yml", "_config.yml"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--", "notebooks", "book", "lab", "_toc.yml", "_config.yml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return {"git status": status, **{p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((REPO / "notebooks").glob("*.md"))}}
 
 
@@ -83,8 +94,13 @@ def lab(jupyter_env, smoke_runs):
     lab_dir.parent.mkdir(exist_ok=True)
     port = _free_port()
     log = open(lab_dir.parent / f"_pytest-{os.getpid()}.log", "w")
-    proc = subprocess.Popen([*ARLIB, "lab", CHAPTER, "--profile", "smoke", "--dir", str(lab_dir), "--no-browser", "--port", str(port)],
-                            cwd=REPO, env=jupyter_env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*ARLIB, "lab", CHAPTER, "--profile", "smoke", "--dir", str(lab_dir), "--no-browser", "--port", str(port)],
+        cwd=REPO,
+        env=jupyter_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -146,6 +162,7 @@ def page(browser, lab):
 
 # -- driving JupyterLab ----------------------------------------------------------------------
 
+
 def _open(pg, base: str, name: str) -> None:
     pg.goto(f"{base}/lab/tree/{name}?token={TOKEN}")
     pg.wait_for_selector(f"{VISIBLE} .jp-Cell", timeout=90_000)
@@ -163,11 +180,17 @@ def _run_all(pg, timeout_s: float = 300) -> float:
     pg.wait_for_timeout(1000)
     prompts: list[str] = []
     while time.monotonic() - t0 < timeout_s:
-        prompts = pg.evaluate("""(sel) => Array.from(document.querySelectorAll(sel + ' .jp-CodeCell .jp-InputPrompt'))
-                                    .map(e => e.textContent.trim())""", VISIBLE)
+        prompts = pg.evaluate(
+            """(sel) => Array.from(document.querySelectorAll(sel + ' .jp-CodeCell .jp-InputPrompt'))
+                                    .map(e => e.textContent.trim())""",
+            VISIBLE,
+        )
         if prompts and "[*]:" not in prompts:  # nothing queued or running any more: done, or stopped at an error
-            errors = pg.evaluate("""(sel) => Array.from(document.querySelectorAll(sel + ' .jp-OutputArea-output'))
-                                       .map(e => e.innerText).filter(t => /Error|Traceback/.test(t)).map(t => t.slice(-600))""", VISIBLE)
+            errors = pg.evaluate(
+                """(sel) => Array.from(document.querySelectorAll(sel + ' .jp-OutputArea-output'))
+                                       .map(e => e.innerText).filter(t => /Error|Traceback/.test(t)).map(t => t.slice(-600))""",
+                VISIBLE,
+            )
             assert all(re.fullmatch(r"\[\d+\]:", p) for p in prompts), f"Run All stopped: {prompts}; {errors}"
             return time.monotonic() - t0
         pg.wait_for_timeout(1000)
@@ -175,7 +198,8 @@ def _run_all(pg, timeout_s: float = 300) -> float:
 
 
 def _state(pg) -> dict:
-    return pg.evaluate("""(sel) => {
+    return pg.evaluate(
+        """(sel) => {
       const root = document.querySelector(sel);
       const slider = root.querySelector('.widget-slider');
       const outputs = Array.from(root.querySelectorAll('.jp-OutputArea-output')).map(e => e.innerText);
@@ -187,7 +211,9 @@ def _state(pg) -> dict:
         raw_myst: outputs.filter(t => /:::\\{|```\\{/.test(t)).map(t => t.slice(0, 200)),
         details: root.querySelectorAll('.jp-OutputArea-output details').length,
       };
-    }""", VISIBLE)
+    }""",
+        VISIBLE,
+    )
 
 
 def _sweep_slider(pg) -> list[str]:
@@ -223,6 +249,7 @@ def _error_outputs(path: Path) -> list[str]:
 
 # -- the tests -------------------------------------------------------------------------------
 
+
 def test_chapter_runs_in_jupyterlab_and_its_slider_survives_a_reload(lab, page):
     base, lab_dir = lab
     pg, log = page
@@ -257,16 +284,21 @@ def test_chapter_runs_in_jupyterlab_and_its_slider_survives_a_reload(lab, page):
     pg.keyboard.press("Control+s")
     pg.wait_for_timeout(1500)
     assert _sources() == before, "JupyterLab changed the book's sources (git status or notebooks/*.md)"
-    print(f"\nJupyterLab: Run All {first_run:.0f} s, again after a reload {second_run:.0f} s, "
-          f"whole test {time.monotonic() - t0:.0f} s")
+    print(f"\nJupyterLab: Run All {first_run:.0f} s, again after a reload {second_run:.0f} s, whole test {time.monotonic() - t0:.0f} s")
 
 
 def test_notebook_from_arlib_chapter_opens_with_a_working_slider(lab, page, jupyter_env):
     base, lab_dir = lab
     pg, log = page
     out = lab_dir / "B5_rerun.ipynb"
-    proc = subprocess.run([*ARLIB, "chapter", CHAPTER, "--profile", "smoke", "-p", "eps_grid", "0,8,16", "-o", str(out)],
-                          cwd=REPO, env=jupyter_env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [*ARLIB, "chapter", CHAPTER, "--profile", "smoke", "-p", "eps_grid", "0,8,16", "-o", str(out)],
+        cwd=REPO,
+        env=jupyter_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _error_outputs(out) == []
     _open(pg, base, out.name)  # not run: the slider comes from the notebook's saved widget state
@@ -280,8 +312,13 @@ def test_notebook_from_arlib_chapter_opens_with_a_working_slider(lab, page, jupy
 
 def _readme_commands() -> list[str]:
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    return list(dict.fromkeys(line.split("  # ")[0].strip() for line in text.splitlines()
-                              if line.startswith(".venv/bin/") and ("papermill -" in line or ".venv/bin/arlib chapter B5_smoothing -p" in line)))
+    return list(
+        dict.fromkeys(
+            line.split("  # ")[0].strip()
+            for line in text.splitlines()
+            if line.startswith(".venv/bin/") and ("papermill -" in line or ".venv/bin/arlib chapter B5_smoothing -p" in line)
+        )
+    )
 
 
 def test_readme_rerun_commands_work_verbatim(tmp_path, jupyter_env):

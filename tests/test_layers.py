@@ -49,8 +49,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def below_the_book() -> list[Path]:
-    return [p for p in sorted(PKG.rglob("*.py"))
-            if not module_name(p).startswith(BOOK) and module_name(p) not in ENTRY_POINTS and module_name(p) != "arlib"]
+    return [p for p in sorted(PKG.rglob("*.py")) if not module_name(p).startswith(BOOK) and module_name(p) not in ENTRY_POINTS and module_name(p) != "arlib"]
 
 
 def is_book(mod: str) -> bool:
@@ -85,12 +84,14 @@ def test_the_import_reader_sees_relative_and_nested_imports():
 @pytest.mark.timeout(300)
 def test_importing_core_and_measurement_modules_loads_no_book_module():
     mods = [module_name(p) for p in below_the_book()]
-    code = ("import importlib, json, sys\n"
-            f"loaded = {{}}\n"
-            f"for m in {mods!r}:\n"
-            "    importlib.import_module(m)\n"
-            "    loaded[m] = sorted(k for k in sys.modules if k == 'arlib.book' or k.startswith('arlib.book.'))\n"
-            "print(json.dumps(loaded))\n")
+    code = (
+        "import importlib, json, sys\n"
+        f"loaded = {{}}\n"
+        f"for m in {mods!r}:\n"
+        "    importlib.import_module(m)\n"
+        "    loaded[m] = sorted(k for k in sys.modules if k == 'arlib.book' or k.startswith('arlib.book.'))\n"
+        "print(json.dumps(loaded))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=PKG.parent, capture_output=True, text=True, check=True)
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert set(loaded) == set(mods)

@@ -68,7 +68,7 @@ def test_fixup_init_follows_reference():
     net = models.create("resnet110", width=2)
     L = 54
     w = torch.cat([b.conv1.weight.flatten() for b in net.blocks if b.conv1.weight.shape[0] == 128])
-    expected = (2 / (128 * 9)) ** 0.5 * L ** -0.5
+    expected = (2 / (128 * 9)) ** 0.5 * L**-0.5
     assert abs(w.std().item() / expected - 1) < 0.02
     assert all(torch.count_nonzero(b.conv2.weight) == 0 for b in net.blocks)
 

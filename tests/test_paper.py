@@ -63,7 +63,15 @@ def test_cells_against_appendix(kw, expected):
 def test_columns_and_dtypes():
     df = paper.load_tables()
     assert list(df.columns) == [
-        "table", "dataset", "model", "method", "eps", "spectral_norm", "attack_eps", "metric", "value",
+        "table",
+        "dataset",
+        "model",
+        "method",
+        "eps",
+        "spectral_norm",
+        "attack_eps",
+        "metric",
+        "value",
     ]
     assert df["value"].dtype == "float64"
     assert not df["value"].isna().any()
@@ -179,8 +187,19 @@ def _report_tuples(rep):
     out = []
     for _, r in rep.iterrows():
         sp = None if pd.isna(r["spectral_norm"]) else int(r["spectral_norm"])
-        out.append((int(r["table"]), r["dataset"], r["model"], r["method"], int(r["eps"]), sp,
-                    r["check"], round(float(r["printed"]), 6), round(float(r["computed"]), 6)))
+        out.append(
+            (
+                int(r["table"]),
+                r["dataset"],
+                r["model"],
+                r["method"],
+                int(r["eps"]),
+                sp,
+                r["check"],
+                round(float(r["printed"]), 6),
+                round(float(r["computed"]), 6),
+            )
+        )
     return out
 
 
@@ -232,9 +251,7 @@ def test_b2_quantities():
 
 
 def _appendix_path():
-    cands = [os.environ.get("ARLIB_PAPER_APPENDIX", ""),
-             REPO / "shared" / "paper" / "appendix.txt",
-             REPO.parent / "shared" / "paper" / "appendix.txt"]
+    cands = [os.environ.get("ARLIB_PAPER_APPENDIX", ""), REPO / "shared" / "paper" / "appendix.txt", REPO.parent / "shared" / "paper" / "appendix.txt"]
     for c in cands:
         if c and Path(c).is_file():
             return Path(c)
@@ -255,8 +272,7 @@ def _block(text, start, end):
 
 def _raw(table, **kw):
     """Printed string of one cell, from the raw CSV."""
-    hits = [r for r in _raw_rows() if r["table"] == str(table)
-            and all(r[k] == ("" if v is None else str(v)) for k, v in kw.items())]
+    hits = [r for r in _raw_rows() if r["table"] == str(table) and all(r[k] == ("" if v is None else str(v)) for k, v in kw.items())]
     assert len(hits) == 1, (table, kw, len(hits))
     return hits[0]["value"]
 
@@ -323,10 +339,16 @@ def test_b2_matches_appendix_text():
     block = _block(text, "B.2. Quantitative analysis", "B.3. Discrepancy")
     parsed = [float(x) for x in DECIMAL.findall(block)]
     b2 = paper.b2_quantities()
-    order = [("cifar10", "first", "sum"), ("cifar10", "first", "mean"),
-             ("cifar10", "second", "sum"), ("cifar10", "second", "mean"),
-             ("cifar100", "first", "sum"), ("cifar100", "first", "mean"),
-             ("cifar100", "second", "sum"), ("cifar100", "second", "mean")]
+    order = [
+        ("cifar10", "first", "sum"),
+        ("cifar10", "first", "mean"),
+        ("cifar10", "second", "sum"),
+        ("cifar10", "second", "mean"),
+        ("cifar100", "first", "sum"),
+        ("cifar100", "first", "mean"),
+        ("cifar100", "second", "sum"),
+        ("cifar100", "second", "mean"),
+    ]
     got = {(r.dataset, r.group, r.statistic): r.value for r in b2.itertuples()}
     assert parsed == [got[k] for k in order]
     assert all(not math.isnan(v) for v in parsed)

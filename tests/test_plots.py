@@ -40,21 +40,54 @@ def _store_run(store: Store, cfg, rng: np.random.Generator, shift: float = 0.0) 
     eps, seed = float(cfg.adv.eps), int(cfg.train.seed)
     train_acc, test_acc, train_loss, gap = OURS[int(eps)]
     noise = 0.3 * seed
-    final = {"train_acc": train_acc - noise, "test_acc": test_acc + shift + noise, "train_loss": train_loss * (1 + 0.1 * seed),
-             "test_loss": train_loss + gap + shift + 0.05 * seed, "pgd_acc_all": 5 + eps, "pgd_acc_correct": 10 + 4 * eps}
+    final = {
+        "train_acc": train_acc - noise,
+        "test_acc": test_acc + shift + noise,
+        "train_loss": train_loss * (1 + 0.1 * seed),
+        "test_loss": train_loss + gap + shift + 0.05 * seed,
+        "pgd_acc_all": 5 + eps,
+        "pgd_acc_correct": 10 + 4 * eps,
+    }
     final["delta_acc"] = final["train_acc"] - final["test_acc"]
     final["delta_loss"] = final["test_loss"] - final["train_loss"]
     run = store.run(cfg)
-    history = [{"epoch": e, "train_running_loss": 2.3 - (2.3 - train_loss) * e / 10, "test_loss": 2.3 - 0.05 * e, "test_acc": 10 + 2 * e}
-               for e in range(1, 11)]
+    history = [{"epoch": e, "train_running_loss": 2.3 - (2.3 - train_loss) * e / 10, "test_loss": 2.3 - 0.05 * e, "test_acc": 10 + 2 * e} for e in range(1, 11)]
     atomic_write_json(run.file("metrics.json"), {"status": "finished", "config_hash": cfg.hash, "history": history, "final": final})
     atomic_write_json(run.file("provenance.json"), {"git_commit": "abcdef0123456789", "train_seconds": 60.0, "device": "cpu"})
-    layers = [{"layer": name, "sigma_min": 0.0 if name == "blocks.0.conv1" else 0.01 * (i + 1), "sigma_max": 2.0, "n_values": 64,
-               "dim_in": 1024, "dim_out": 1024, "wide": False} for i, name in enumerate(LAYERS[:-1])]
-    atomic_write_json(run.file("bound.json"), {
-        "version": 1, "hash": cfg.hash, "w_min": 1.5 / (1 + eps), "w_min_pair": [0, 1], "n_layers": len(layers), "n_wide": 0, "layers": layers,
-        "log10_prod_sigma_min": None, "log10_prod_sigma_min_not_wide": None, "v_min": 0.002 * (1 + eps), "v_q01": 0.01, "v_median": 0.3 + 0.15 * eps,
-        "v_n": 500, "input_dim": 3072, "u_min": 0.01 / (1 + eps), "u_median": 2.0 / (1 + eps), "log10_u_lower": None})
+    layers = [
+        {
+            "layer": name,
+            "sigma_min": 0.0 if name == "blocks.0.conv1" else 0.01 * (i + 1),
+            "sigma_max": 2.0,
+            "n_values": 64,
+            "dim_in": 1024,
+            "dim_out": 1024,
+            "wide": False,
+        }
+        for i, name in enumerate(LAYERS[:-1])
+    ]
+    atomic_write_json(
+        run.file("bound.json"),
+        {
+            "version": 1,
+            "hash": cfg.hash,
+            "w_min": 1.5 / (1 + eps),
+            "w_min_pair": [0, 1],
+            "n_layers": len(layers),
+            "n_wide": 0,
+            "layers": layers,
+            "log10_prod_sigma_min": None,
+            "log10_prod_sigma_min_not_wide": None,
+            "v_min": 0.002 * (1 + eps),
+            "v_q01": 0.01,
+            "v_median": 0.3 + 0.15 * eps,
+            "v_n": 500,
+            "input_dim": 3072,
+            "u_min": 0.01 / (1 + eps),
+            "u_median": 2.0 / (1 + eps),
+            "log10_u_lower": None,
+        },
+    )
     # Margins: plain training spreads them over ±10, ε = 16 piles them into a spike at 0 (B.3 / Fig. 4).
     width = {0: 5.0, 4: 6.0, 8: 3.0, 16: 0.3}[int(eps)]
     margin = lambda n: (rng.normal(0.5 if eps == 16 else 6.0, width, n)).astype(np.float32)  # noqa: E731
@@ -64,14 +97,26 @@ def _store_run(store: Store, cfg, rng: np.random.Generator, shift: float = 0.0) 
     summary = {
         "train_margin": {"mean": 1.0, "std": width, "skewness": 0.1, "median": 1.0, "frac_below_zero": 0.2},
         "test_margin": {"mean": 0.0, "std": width, "skewness": -0.5, "median": 0.0, "frac_below_zero": 0.5},
-        "loss_variation": {str(a): {"mean": float(lv[f"loss_variation_eps{a}"].mean()), "std": float(lv[f"loss_variation_eps{a}"].std())}
-                           for a in ATTACK},
-        "spectral": {"spectral_complexity": 10.0 ** (5 - eps / 8), "log_spectral_complexity": (5 - eps / 8) * math.log(10),
-                     "sv_std_operator": sv, "sv_std_reshaped": {k: 0.8 * v for k, v in sv.items()}, "spectral_norms": {k: 2.0 for k in sv}},
+        "loss_variation": {str(a): {"mean": float(lv[f"loss_variation_eps{a}"].mean()), "std": float(lv[f"loss_variation_eps{a}"].std())} for a in ATTACK},
+        "spectral": {
+            "spectral_complexity": 10.0 ** (5 - eps / 8),
+            "log_spectral_complexity": (5 - eps / 8) * math.log(10),
+            "sv_std_operator": sv,
+            "sv_std_reshaped": {k: 0.8 * v for k, v in sv.items()},
+            "spectral_norms": {k: 2.0 for k in sv},
+        },
         "test_true_prob": {"mean": float(prob.astype(np.float64).mean())},
     }
-    run.save_analysis(summary, {"train_margin": margin(2000), "test_margin": margin(1000) - 3.0, "test_true_prob": prob,
-                                "test_loss": rng.gamma(2.0, 0.5 + 2.0 / (1 + eps), 1000).astype(np.float32), **lv})
+    run.save_analysis(
+        summary,
+        {
+            "train_margin": margin(2000),
+            "test_margin": margin(1000) - 3.0,
+            "test_true_prob": prob,
+            "test_loss": rng.gamma(2.0, 0.5 + 2.0 / (1 + eps), 1000).astype(np.float32),
+            **lv,
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +129,9 @@ def book(tmp_path_factory):
         for cfg in report.cells("smoke", experiment, eps_grid=EPS, seeds=SEEDS, spectral_grid=SPECTRAL, with_claim_seeds=False):
             shift = {"fgsm": -2.0, "deep": 1.0}.get(experiment, 0.0) - (5.0 * cfg.train.spectral_norm if cfg.train.spectral_norm else 0.0)
             _store_run(store, cfg, rng, shift)
-        frames[experiment] = report.collect("smoke", experiment, store=store, ensure=False, eps_grid=EPS, seeds=SEEDS,
-                                            spectral_grid=SPECTRAL, with_claim_seeds=False)
+        frames[experiment] = report.collect(
+            "smoke", experiment, store=store, ensure=False, eps_grid=EPS, seeds=SEEDS, spectral_grid=SPECTRAL, with_claim_seeds=False
+        )
     assert len(frames["pgd"]) == len(EPS) * len(SEEDS) and not frames["pgd"]["collapsed"].any()
     return frames
 
@@ -104,8 +150,9 @@ def _figures(book) -> dict[str, object]:
     no_terms = bound.assign(log10_prod_sigma_min_nonzero=-math.inf, u_min=0.0)
     figs = {
         "gap_curves": plots.gap_curves(pgd, paper=block, paper_label=f"paper (Table {t3})"),
-        "gap_curves/deep": plots.gap_curves(deep, paper=deep_block, paper_label="paper ResNet-110 (Table 3)", label="ours, deeper net",
-                                            others={"ours, base net": base}),
+        "gap_curves/deep": plots.gap_curves(
+            deep, paper=deep_block, paper_label="paper ResNet-110 (Table 3)", label="ours, deeper net", others={"ours, base net": base}
+        ),
         "gap_curves/fgsm": plots.gap_curves(fgsm, paper=block2, paper_label=f"paper (Table {t2})", label="ours, FGSM"),
         "loss_error_curves": plots.loss_error_curves(pgd, paper=block, paper_label=f"paper (Table {t3})"),
         "loss_error_curves/deep": plots.loss_error_curves(deep, paper=deep_block, paper_label="paper ResNet-110 (Table 3)"),
@@ -122,8 +169,12 @@ def _figures(book) -> dict[str, object]:
         "bound_terms_plot/no_terms": plots.bound_terms_plot(no_terms),
     }
     for e in EPS:
-        figs |= {f"sv_std_at/{e}": plots.sv_std_at(pgd, e), f"margins_at/{e}": plots.margins_at(pgd, e),
-                 f"prob_loss_at/{e}": plots.prob_loss_at(fgsm if e else pgd, e), f"loss_variation_at/{e}": plots.loss_variation_at(pgd, e)}
+        figs |= {
+            f"sv_std_at/{e}": plots.sv_std_at(pgd, e),
+            f"margins_at/{e}": plots.margins_at(pgd, e),
+            f"prob_loss_at/{e}": plots.prob_loss_at(fgsm if e else pgd, e),
+            f"loss_variation_at/{e}": plots.loss_variation_at(pgd, e),
+        }
     return figs
 
 
@@ -163,8 +214,7 @@ def test_a_series_with_no_finite_value_has_no_legend_entry_and_is_named_under_th
 
 def _lines(fig, paper: bool):
     """(axes, Line2D) of our data lines (solid, circles) or the paper's (dashed, squares)."""
-    return [(ax, line) for ax in fig.axes for line in ax.lines
-            if line.get_marker() == ("s" if paper else "o") and np.isfinite(line.get_ydata()).sum() > 1]
+    return [(ax, line) for ax in fig.axes for line in ax.lines if line.get_marker() == ("s" if paper else "o") and np.isfinite(line.get_ydata()).sum() > 1]
 
 
 def _height_share(ax, line) -> float:

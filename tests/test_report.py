@@ -17,9 +17,22 @@ def runs_frame(values: dict, metrics=("delta_loss", "test_acc")) -> pd.DataFrame
     rows = []
     for eps, per_seed in values.items():
         for s, vals in enumerate(per_seed):
-            rows.append({"hash": f"{int(eps):02d}{s:02d}".ljust(16, "a"), "short": f"{int(eps):02d}{s:02d}aaaa", "profile": "smoke",
-                         "experiment": "pgd", "dataset": "cifar10", "model": "resnet8", "method": "pgd", "eps": float(eps),
-                         "spectral_norm": np.nan, "seed": s, "commit": "0123456789abcdef+dirty", **dict(zip(metrics, vals))})
+            rows.append(
+                {
+                    "hash": f"{int(eps):02d}{s:02d}".ljust(16, "a"),
+                    "short": f"{int(eps):02d}{s:02d}aaaa",
+                    "profile": "smoke",
+                    "experiment": "pgd",
+                    "dataset": "cifar10",
+                    "model": "resnet8",
+                    "method": "pgd",
+                    "eps": float(eps),
+                    "spectral_norm": np.nan,
+                    "seed": s,
+                    "commit": "0123456789abcdef+dirty",
+                    **dict(zip(metrics, vals)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -66,10 +79,15 @@ def test_format_pm():
 
 def test_side_by_side_aligns_eps_and_metrics_with_table_3():
     metrics = ("train_acc", "test_acc", "delta_acc", "train_loss", "test_loss", "delta_loss", "pgd_acc_correct")
-    ours = runs_frame({0: [(100, 80, 20, 0.01, 1.0, 0.99, 0.0)],
-                       4: [(99, 70, 29, 0.1, 1.2, 1.1, 40.0), (97, 72, 25, 0.2, 1.0, 0.8, 42.0)],
-                       8: [(95, 68, 27, 0.3, 1.1, 0.8, 50.0)],
-                       16: [(90, 65, 25, 0.5, 1.0, 0.5, 60.0)]}, metrics=metrics)
+    ours = runs_frame(
+        {
+            0: [(100, 80, 20, 0.01, 1.0, 0.99, 0.0)],
+            4: [(99, 70, 29, 0.1, 1.2, 1.1, 40.0), (97, 72, 25, 0.2, 1.0, 0.8, 42.0)],
+            8: [(95, 68, 27, 0.3, 1.1, 0.8, 50.0)],
+            16: [(90, 65, 25, 0.5, 1.0, 0.5, 60.0)],
+        },
+        metrics=metrics,
+    )
     block = paper.wide(3, model="resnet56")
     t = compare.side_by_side(ours, block)
     assert set(t["metric"]) == set(block.index)
@@ -136,22 +154,51 @@ def test_provenance_note_names_runs_profile_and_commit():
 
 def fake_run(store: Store, cfg, delta_loss: float, analysed: bool = True, commit: str = "abcdef0123456789", train_acc: float = 90.0, train_loss: float = 0.5):
     run = store.run(cfg)
-    atomic_write_json(run.file("metrics.json"), {"status": "finished", "config_hash": cfg.hash, "history": [
-        {"epoch": 1, "train_running_loss": 2.0, "test_loss": 2.1, "test_acc": 20.0}],
-        "final": {"train_acc": train_acc, "test_acc": 70.0, "delta_acc": train_acc - 70.0, "train_loss": train_loss, "test_loss": train_loss + delta_loss,
-                  "delta_loss": delta_loss, "pgd_acc_all": 20.0, "pgd_acc_correct": 30.0}})
+    atomic_write_json(
+        run.file("metrics.json"),
+        {
+            "status": "finished",
+            "config_hash": cfg.hash,
+            "history": [{"epoch": 1, "train_running_loss": 2.0, "test_loss": 2.1, "test_acc": 20.0}],
+            "final": {
+                "train_acc": train_acc,
+                "test_acc": 70.0,
+                "delta_acc": train_acc - 70.0,
+                "train_loss": train_loss,
+                "test_loss": train_loss + delta_loss,
+                "delta_loss": delta_loss,
+                "pgd_acc_all": 20.0,
+                "pgd_acc_correct": 30.0,
+            },
+        },
+    )
     atomic_write_json(run.file("provenance.json"), {"git_commit": commit, "train_seconds": 120.0, "device": "cpu"})
     if analysed:
         m = np.array([-1.0, 0.5, 2.0, 3.0], np.float32)
-        summary = {"train_margin": {"mean": 1.125, "std": 1.5, "skewness": -0.2, "median": 1.25, "frac_below_zero": 0.25},
-                   "test_margin": {"mean": 0.0, "std": 1.0, "skewness": 0.0, "median": 0.0, "frac_below_zero": 0.5},
-                   "loss_variation": {"1": {"mean": 0.01, "std": 0.02}, "2": {"mean": 0.02, "std": 0.03}},
-                   "spectral": {"spectral_complexity": 100.0, "log_spectral_complexity": float(np.log(100.0)),
-                                "sv_std_operator": {"conv1": 0.5, "fc": 0.1}, "sv_std_reshaped": {"conv1": 0.4, "fc": 0.1},
-                                "spectral_norms": {"conv1": 2.0, "fc": 1.0}},
-                   "test_true_prob": {"mean": 0.6}}
-        run.save_analysis(summary, {"train_margin": m, "test_margin": -m, "test_loss": np.abs(m), "test_true_prob": np.full(4, 0.5, np.float16),
-                                    "loss_variation_eps1": np.abs(m) / 10, "loss_variation_eps2": np.abs(m) / 5})
+        summary = {
+            "train_margin": {"mean": 1.125, "std": 1.5, "skewness": -0.2, "median": 1.25, "frac_below_zero": 0.25},
+            "test_margin": {"mean": 0.0, "std": 1.0, "skewness": 0.0, "median": 0.0, "frac_below_zero": 0.5},
+            "loss_variation": {"1": {"mean": 0.01, "std": 0.02}, "2": {"mean": 0.02, "std": 0.03}},
+            "spectral": {
+                "spectral_complexity": 100.0,
+                "log_spectral_complexity": float(np.log(100.0)),
+                "sv_std_operator": {"conv1": 0.5, "fc": 0.1},
+                "sv_std_reshaped": {"conv1": 0.4, "fc": 0.1},
+                "spectral_norms": {"conv1": 2.0, "fc": 1.0},
+            },
+            "test_true_prob": {"mean": 0.6},
+        }
+        run.save_analysis(
+            summary,
+            {
+                "train_margin": m,
+                "test_margin": -m,
+                "test_loss": np.abs(m),
+                "test_true_prob": np.full(4, 0.5, np.float16),
+                "loss_variation_eps1": np.abs(m) / 10,
+                "loss_variation_eps2": np.abs(m) / 5,
+            },
+        )
     return run
 
 
@@ -237,8 +284,13 @@ def test_b2_table_two_groups_and_paper_rows():
 
 
 def test_margin_table_rows_and_columns():
-    df = pd.DataFrame([{"eps": e, "seed": s, "train_margin_std": 2.0 / (1 + e) + s, "test_margin_std": 1.0,
-                        "train_margin_abs_mean": 1.0, "test_margin_abs_mean": 1.0} for e in (0.0, 16.0) for s in (0, 1)])
+    df = pd.DataFrame(
+        [
+            {"eps": e, "seed": s, "train_margin_std": 2.0 / (1 + e) + s, "test_margin_std": 1.0, "train_margin_abs_mean": 1.0, "test_margin_abs_mean": 1.0}
+            for e in (0.0, 16.0)
+            for s in (0, 1)
+        ]
+    )
     t = report.margin_table(df)
     assert list(t.columns) == ["0", "16"]
     assert t.loc[("train", "std"), "0"] == "2.500 ± 0.707"
@@ -300,18 +352,38 @@ def test_every_figure_builds_from_collected_rows(tmp_path):
 
 def test_speed_bound_levers_and_quality_from_a_hand_made_results_file(tmp_path):
     p = tmp_path / "training.json"
-    main = {"threads": 2, "flops": {"per_image_per_step": 1e9}, "matmul_peak_gflops": {"threads_2": {"float32": 200.0, "bfloat16": 400.0}},
-            "loops": {"peer": {"images_per_s": 10.0, "ratio_vs_peer": 1.0, "gflops_per_s": 100.0},
-                      "arlib": {"images_per_s": 20.0, "ratio_vs_peer": 2.0, "gflops_per_s": 200.0,
-                                "conv_share_of_op_time": 0.8, "conv_gflops_per_s": 300.0, "ceiling_ratio_vs_peer_convs_only": 2.5}}}
-    runs = [{"loop": loop, "seed": seed, "train_acc": acc, "test_acc": acc, "pgd_acc_all": acc, "pgd_acc_correct": acc, "train_seconds": 1.0}
-            for loop, accs in (("peer", (40.0, 44.0)), ("arlib", (42.0, 42.0))) for seed, acc in enumerate(accs)]
-    p.write_text(json.dumps({
-        "main_net": main, "main_net_1thread_loaded_machine": main,
-        "levers_net": {"net": "net", "loops": {"peer": {"threads": 2, "images_per_s": 10.0, "gflops_per_s": 100.0, "ratio_vs_first": 1.0}}},
-        "quality_x": {"net": "net", "n_train": 500, "n_test": 1000, "epochs": 40, "eps": 8, "runs": runs},
-        "machine_last_run": {"cpu": "x"},
-    }))
+    main = {
+        "threads": 2,
+        "flops": {"per_image_per_step": 1e9},
+        "matmul_peak_gflops": {"threads_2": {"float32": 200.0, "bfloat16": 400.0}},
+        "loops": {
+            "peer": {"images_per_s": 10.0, "ratio_vs_peer": 1.0, "gflops_per_s": 100.0},
+            "arlib": {
+                "images_per_s": 20.0,
+                "ratio_vs_peer": 2.0,
+                "gflops_per_s": 200.0,
+                "conv_share_of_op_time": 0.8,
+                "conv_gflops_per_s": 300.0,
+                "ceiling_ratio_vs_peer_convs_only": 2.5,
+            },
+        },
+    }
+    runs = [
+        {"loop": loop, "seed": seed, "train_acc": acc, "test_acc": acc, "pgd_acc_all": acc, "pgd_acc_correct": acc, "train_seconds": 1.0}
+        for loop, accs in (("peer", (40.0, 44.0)), ("arlib", (42.0, 42.0)))
+        for seed, acc in enumerate(accs)
+    ]
+    p.write_text(
+        json.dumps(
+            {
+                "main_net": main,
+                "main_net_1thread_loaded_machine": main,
+                "levers_net": {"net": "net", "loops": {"peer": {"threads": 2, "images_per_s": 10.0, "gflops_per_s": 100.0, "ratio_vs_first": 1.0}}},
+                "quality_x": {"net": "net", "n_train": 500, "n_test": 1000, "epochs": 40, "eps": 8, "runs": runs},
+                "machine_last_run": {"cpu": "x"},
+            }
+        )
+    )
     bound = speed.bound(p)
     # 400 / 100 = 4.00x at the bf16 peak; 75% of the bf16 peak for the convs; the loaded-machine copy is not repeated
     assert bound.count("**net**") == 1 and "4.00× the peer" in bound and "(75% of the bf16 peak)" in bound and "2.50× the peer" in bound
@@ -328,8 +400,13 @@ def test_ledger_counts_collapsed_seeds(tmp_path):
     cfgs = [c for c in report.cells("smoke", "pgd", eps_grid=[4, 16], seeds=[0, 1, 2], with_claim_seeds=False) if c.adv.eps > 0]
     for c in cfgs:
         dead = c.adv.eps == 16 and c.train.seed == 1
-        fake_run(store, c, delta_loss=0.0 if dead else (0.5 if c.adv.eps == 4 else 0.1) + 0.01 * c.train.seed,
-                 train_acc=10.0 if dead else 90.0, train_loss=float(np.log(10)) if dead else 0.5)
+        fake_run(
+            store,
+            c,
+            delta_loss=0.0 if dead else (0.5 if c.adv.eps == 4 else 0.1) + 0.01 * c.train.seed,
+            train_acc=10.0 if dead else 90.0,
+            train_loss=float(np.log(10)) if dead else 0.5,
+        )
     df = report.collect("smoke", "pgd", store=store, ensure=False, eps_grid=[4, 16], seeds=[0, 1, 2], with_claim_seeds=False)
     t = claims.compare(df, "delta_loss", -1, 4, 16)
     assert t.hi[2] == 2 and t.collapsed == (0, 1)
@@ -338,8 +415,16 @@ def test_ledger_counts_collapsed_seeds(tmp_path):
 
 def test_layers_in_network_order():
     stored = ["blocks.0.conv1", "blocks.0.conv2", "blocks.1.conv1", "blocks.1.shortcut", "blocks.10.conv1", "blocks.2.conv1", "conv1", "fc"]
-    assert report.network_order(stored) == ["conv1", "blocks.0.conv1", "blocks.0.conv2", "blocks.1.conv1", "blocks.1.shortcut",
-                                            "blocks.2.conv1", "blocks.10.conv1", "fc"]
+    assert report.network_order(stored) == [
+        "conv1",
+        "blocks.0.conv1",
+        "blocks.0.conv2",
+        "blocks.1.conv1",
+        "blocks.1.shortcut",
+        "blocks.2.conv1",
+        "blocks.10.conv1",
+        "fc",
+    ]
 
 
 def test_split_constant_columns():
@@ -359,8 +444,17 @@ def test_commits_note_groups_rows_by_commit_and_explains_dirty():
 
 
 def test_provenance_note_explains_data_precision_and_dirty():
-    df = pd.DataFrame({"hash": ["a" * 16], "short": ["aaaaaaaa"], "profile": ["cpu"], "dataset": ["cifar10"],
-                       "commit": ["42118c0abc+dirty"], "data_source": ["tarball:cifar10-jpeg.tar.gz"], "precision": ["bf16"]})
+    df = pd.DataFrame(
+        {
+            "hash": ["a" * 16],
+            "short": ["aaaaaaaa"],
+            "profile": ["cpu"],
+            "dataset": ["cifar10"],
+            "commit": ["42118c0abc+dirty"],
+            "data_source": ["tarball:cifar10-jpeg.tar.gz"],
+            "precision": ["bf16"],
+        }
+    )
     note = report.provenance_note(df)
     assert "commit 42118c0+dirty" in note and "+dirty: trained from a checkout whose arlib/ had uncommitted changes" in note
     assert "the archive cifar10-jpeg.tar.gz (JPEG re-encoded images" in note and "bf16 autocast" in note
@@ -369,8 +463,11 @@ def test_provenance_note_explains_data_precision_and_dirty():
 def test_collapse_evidence_sets_zero_initialised_layers_beside_healthy_runs(tmp_path):
     store = Store(tmp_path / "cpu")
     cfgs = [c for c in report.cells("smoke", "pgd", eps_grid=[16], seeds=[0, 1, 2], with_claim_seeds=False) if c.adv.eps == 16]
-    norms = [{"conv1": 2.0, "blocks.0.conv2": 1.5, "fc": 1.2}, {"conv1": 1.8, "blocks.0.conv2": 0.1, "fc": 0.02},
-             {"conv1": 2.2, "blocks.0.conv2": 1.7, "fc": 1.4}]
+    norms = [
+        {"conv1": 2.0, "blocks.0.conv2": 1.5, "fc": 1.2},
+        {"conv1": 1.8, "blocks.0.conv2": 0.1, "fc": 0.02},
+        {"conv1": 2.2, "blocks.0.conv2": 1.7, "fc": 1.4},
+    ]
     for cfg, n in zip(cfgs, norms):
         dead = n["fc"] < 0.1
         run = fake_run(store, cfg, 0.0, train_acc=10.0 if dead else 30.0, train_loss=float(np.log(10)) if dead else 2.0)
@@ -386,11 +483,13 @@ def test_collapse_evidence_sets_zero_initialised_layers_beside_healthy_runs(tmp_
 
 
 def test_target_binding_counts_the_layers_each_target_clips():
-    df = pd.DataFrame({
-        "eps": [4.0, 4.0, 4.0, 16.0],
-        "spectral_norm": [None, None, 1.0, None],
-        "spectral_norms": [{"a": 1.0, "b": 3.0}, {"a": 3.0, "b": 5.0}, {"a": 1.0, "b": 1.0}, {"a": 0.5, "b": 0.9}],
-    })
+    df = pd.DataFrame(
+        {
+            "eps": [4.0, 4.0, 4.0, 16.0],
+            "spectral_norm": [None, None, 1.0, None],
+            "spectral_norms": [{"a": 1.0, "b": 3.0}, {"a": 3.0, "b": 5.0}, {"a": 1.0, "b": 1.0}, {"a": 0.5, "b": 0.9}],
+        }
+    )
     t = report.target_binding(df, (1, 3, 5))
     # eps 4: layer means a = 2, b = 4 (the clipped run is not a baseline); eps 16: nothing above 1.
     assert list(t.index) == [4.0, 16.0] and list(t["runs"]) == [2, 1]

@@ -96,9 +96,7 @@ def test_non_same_padding_is_rejected():
 def test_linear_and_reshaped_singular_values():
     torch.manual_seed(2)
     lin = torch.randn(5, 7)
-    np.testing.assert_allclose(
-        spectral.linear_singular_values(lin).numpy(), np.linalg.svd(lin.double().numpy(), compute_uv=False), rtol=1e-12
-    )
+    np.testing.assert_allclose(spectral.linear_singular_values(lin).numpy(), np.linalg.svd(lin.double().numpy(), compute_uv=False), rtol=1e-12)
     conv = torch.randn(4, 3, 3, 3)
     ref = np.linalg.svd(conv.double().numpy().reshape(4, 27), compute_uv=False)
     np.testing.assert_allclose(spectral.reshaped_singular_values(conv).numpy(), ref, rtol=1e-12)
@@ -216,9 +214,7 @@ def test_clip_conv_is_exact_when_crop_loses_nothing(c_out, c_in, k, n, stride):
     ref = reference_values(weight, (n, n), stride)
     c = float(np.median(ref))
     clipped, result = spectral.clip_conv_weight(weight, n, c, stride)
-    assert_spectra_close(
-        spectral.conv_singular_values(clipped, n, stride), np.minimum(ref, c)
-    )
+    assert_spectra_close(spectral.conv_singular_values(clipped, n, stride), np.minimum(ref, c))
     assert result.after == pytest.approx(c, rel=1e-10)
 
 

@@ -125,7 +125,10 @@ def test_checkpoint_rng_states_load_weights_only_and_restore_exactly(tmp_path):
     random.seed(5)
     np.random.standard_normal()  # a cached Gaussian in NumPy's state
     atomic_torch_save(tmp_path / "new.pt", {"rng": _rng_state(g)})
-    torch.save({"rng": {"generator": g.get_state(), "torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}, tmp_path / "legacy.pt")
+    torch.save(
+        {"rng": {"generator": g.get_state(), "torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}},
+        tmp_path / "legacy.pt",
+    )
     draws = (torch.rand(3, generator=g), torch.rand(3), np.random.standard_normal(3), random.random())
     for name in ("new.pt", "legacy.pt"):  # checkpoints written before issue 21 held NumPy's state as an array
         g2 = torch.Generator()

@@ -19,7 +19,11 @@ pytestmark = needs_cifar10
 def tiny_cfg(eps=8, method="pgd", epochs=3):
     """Smoke-profile config, shortened: a few seconds on 2 cores."""
     base = profiles.get("smoke").base("cifar10")
-    return base.replace(adv=standard_adv(eps, method, steps=2), train={"epochs": epochs, "milestones": (2,), "precision": "fp32"}, data={"train_per_class": 10, "test_per_class": 5})
+    return base.replace(
+        adv=standard_adv(eps, method, steps=2),
+        train={"epochs": epochs, "milestones": (2,), "precision": "fp32"},
+        data={"train_per_class": 10, "test_per_class": 5},
+    )
 
 
 def test_smoke_training_run_on_real_images(store):
@@ -48,9 +52,7 @@ def test_training_learns_something(store):
     # chance (10%) by more than 4 binomial standard deviations (4 x 2.1 points). The BN
     # variant, because Fixup's zero-initialised branches need a few hundred steps before
     # they learn at all (the Fixup net's fit is checked at scale by test_reproduce: 96%).
-    cfg = tiny_cfg(eps=0, epochs=6).replace(
-        data={"train_per_class": 20, "augment": False}, model={"bn": True}, train={"milestones": (5,), "batch_size": 20}
-    )
+    cfg = tiny_cfg(eps=0, epochs=6).replace(data={"train_per_class": 20, "augment": False}, model={"bn": True}, train={"milestones": (5,), "batch_size": 20})
     m = train_run(cfg, store, progress=False).metrics()
     hist = m["history"]
     assert hist[-1]["train_running_loss"] < hist[0]["train_running_loss"] - 0.1

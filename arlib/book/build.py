@@ -68,6 +68,7 @@ class BookError(ArlibError):
 
 # -- inputs reported by the notebooks (arlib.book.handshake) ------------------------------------
 
+
 def _inputs_hash(root: Path, inputs: list[str]) -> str:
     """Hash of what a chapter read: the results root it read from and the checksum of every result file of each run it reported.
 
@@ -79,6 +80,7 @@ def _inputs_hash(root: Path, inputs: list[str]) -> str:
 
 
 # -- configuration ---------------------------------------------------------------------------
+
 
 def find_root(start: Path | None = None) -> Path:
     """The book's root: the nearest directory at or above ``start`` holding ``_toc.yml``."""
@@ -179,8 +181,10 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 # ipykernel warns at every start that papermill's kernels talk over local TCP, and sometimes
 # reports the interrupt papermill sends at shutdown; neither says anything about the chapter.
-_KERNEL_NOISE = re.compile(r"Kernel is running over TCP without encryption"
-                           r"|KeyboardInterrupt caught in kernel")
+_KERNEL_NOISE = re.compile(
+    r"Kernel is running over TCP without encryption"
+    r"|KeyboardInterrupt caught in kernel"
+)
 
 
 @contextlib.contextmanager
@@ -215,9 +219,12 @@ def _write_placeholder(dest: Path, name: str) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell(
-        f"# {name}\n\n```{{warning}}\nThe template `{TEMPLATE_DIR}/{name}{TEMPLATE_SUFFIX}` does not exist "
-        f"yet, so this chapter has not been executed.\n```\n")]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            f"# {name}\n\n```{{warning}}\nThe template `{TEMPLATE_DIR}/{name}{TEMPLATE_SUFFIX}` does not exist "
+            f"yet, so this chapter has not been executed.\n```\n"
+        )
+    ]
     nb.metadata["arbook"] = {"placeholder": True}
     dest.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(dest))
@@ -257,16 +264,13 @@ def execute_chapter(root: Path, name: str, params: dict, arlib_hash: str) -> tup
     os.environ[CHAPTER_ENV] = name
     try:
         with _captured_output() as output_lines:
-            pm.execute_notebook(jupytext.read(template), partial, parameters=params, kernel_name="python3",
-                                cwd=str(root), progress_bar=False, log_output=False)
+            pm.execute_notebook(jupytext.read(template), partial, parameters=params, kernel_name="python3", cwd=str(root), progress_bar=False, log_output=False)
     except PapermillExecutionError as e:
         failed.parent.mkdir(exist_ok=True)
         shutil.move(partial, failed)
-        raise BookError(f"chapter {name} failed in cell [{e.exec_count}]: {e.ename}: "
-                        f"{_one_line(e.evalue)} (notebook: {failed.relative_to(root)})") from None
+        raise BookError(f"chapter {name} failed in cell [{e.exec_count}]: {e.ename}: {_one_line(e.evalue)} (notebook: {failed.relative_to(root)})") from None
     except Exception as e:  # kernel died, missing kernel, bad template JSON...
-        raise BookError(f"chapter {name} could not be executed: {type(e).__name__}: "
-                        f"{_one_line(e)}") from None
+        raise BookError(f"chapter {name} could not be executed: {type(e).__name__}: {_one_line(e)}") from None
     finally:
         os.environ.pop(CHAPTER_ENV, None)
         if old_env is None:
@@ -325,8 +329,7 @@ def _jupyter_book() -> list[str]:
     return [found]
 
 
-def run_jupyter_book(root: Path, strict: bool = False, all_pages: bool = False,
-                     stamp: dict[str, str] | None = None) -> tuple[float, list[str]]:
+def run_jupyter_book(root: Path, strict: bool = False, all_pages: bool = False, stamp: dict[str, str] | None = None) -> tuple[float, list[str]]:
     """``jupyter-book build <root>``, incremental unless ``all_pages``.
 
     ``stamp``: the build stamp every page's footer shows (:mod:`arlib.book.stamp`).
@@ -438,8 +441,7 @@ def build_book(
     if chapters:
         unknown = [c for c in chapters if c not in all_chapters]
         if unknown:
-            raise BookError(f"unknown chapter(s) {', '.join(unknown)}; "
-                            f"the book has {', '.join(all_chapters)}")
+            raise BookError(f"unknown chapter(s) {', '.join(unknown)}; the book has {', '.join(all_chapters)}")
     selected = chapters or all_chapters
     params = load_params(root / params_path, profile, all_chapters)
     with build_lock(root):
@@ -449,8 +451,9 @@ def build_book(
         return _execute_and_render(root, profile, all_chapters, selected, params, force, html, strict)
 
 
-def _execute_and_render(root: Path, profile: str, all_chapters: list[str], selected: list[str], params: dict,
-                        force: bool, html: bool, strict: bool) -> dict[str, str]:
+def _execute_and_render(
+    root: Path, profile: str, all_chapters: list[str], selected: list[str], params: dict, force: bool, html: bool, strict: bool
+) -> dict[str, str]:
     """:func:`build_book`'s work, under its lock: execute the chapters whose stamp changed, then run Jupyter Book."""
     from .vendor import ensure_vendored
 
@@ -458,8 +461,7 @@ def _execute_and_render(root: Path, profile: str, all_chapters: list[str], selec
     if html:
         ensure_vendored(root)
     arlib_hash = arlib_sources_hash(root)
-    print(f"book: profile {profile}, {len(selected)} of {len(all_chapters)} chapters, "
-          f"root {root}", flush=True)
+    print(f"book: profile {profile}, {len(selected)} of {len(all_chapters)} chapters, root {root}", flush=True)
     width = max(map(len, all_chapters), default=0)
     status: dict[str, str] = {}
     # Sphinx's incremental build re-renders only changed pages, so every other page would keep
@@ -475,14 +477,12 @@ def _execute_and_render(root: Path, profile: str, all_chapters: list[str], selec
                 titles_changed = True
             if _executed_meta(dest).get("placeholder"):
                 status[name] = "missing template"
-                print(f"  {name:<{width}}  missing template {TEMPLATE_DIR}/{name}{TEMPLATE_SUFFIX} "
-                      f"(placeholder page)", flush=True)
+                print(f"  {name:<{width}}  missing template {TEMPLATE_DIR}/{name}{TEMPLATE_SUFFIX} (placeholder page)", flush=True)
             continue
         if name not in selected:
             continue
         meta = _executed_meta(dest)
-        stamp = chapter_stamp(_file_hash(template), params[name], arlib_hash,
-                              _inputs_hash(root, meta.get("inputs", [])))
+        stamp = chapter_stamp(_file_hash(template), params[name], arlib_hash, _inputs_hash(root, meta.get("inputs", [])))
         if not force and meta.get("stamp") == stamp:
             status[name] = "up to date"
             print(f"  {name:<{width}}  up to date", flush=True)
@@ -504,8 +504,10 @@ def _execute_and_render(root: Path, profile: str, all_chapters: list[str], selec
         # _config.yml on an incremental build: rebuild every page when either changed.
         # The same for the build stamp in every page's footer (commit, day, profile).
         stamp = build_stamp(root, profile)
-        extra_hash = hashlib.sha256(b"".join(p.read_bytes() for p in sorted((root / "book" / "_extra").rglob("*")) + [root / "_config.yml"] if p.is_file())
-                                    + json.dumps(stamp, sort_keys=True).encode()).hexdigest()
+        extra_hash = hashlib.sha256(
+            b"".join(p.read_bytes() for p in sorted((root / "book" / "_extra").rglob("*")) + [root / "_config.yml"] if p.is_file())
+            + json.dumps(stamp, sort_keys=True).encode()
+        ).hexdigest()
         extra_stamp = root / "_build" / ".arbook-extra-hash"
         extra_changed = not extra_stamp.exists() or extra_stamp.read_text() != extra_hash
         seconds, warnings = run_jupyter_book(root, strict=strict, all_pages=titles_changed or extra_changed, stamp=stamp)
@@ -514,8 +516,7 @@ def _execute_and_render(root: Path, profile: str, all_chapters: list[str], selec
         print(f"jupyter-book build: {seconds:.1f} s, {len(warnings)} warning(s)", flush=True)
         for w in warnings:
             print(f"  {w}")
-        print(f"book: {root / '_build' / 'html' / 'index.html'} "
-              f"(total {time.perf_counter() - t_start:.1f} s)", flush=True)
+        print(f"book: {root / '_build' / 'html' / 'index.html'} (total {time.perf_counter() - t_start:.1f} s)", flush=True)
     return status
 
 

@@ -96,9 +96,18 @@ class Chapter:
                 for cfg, _ in todo:
                     f.write(json.dumps({"profile": self.profile, "hash": cfg.hash, "config": cfg.to_dict()}) + "\n")
         in_grid = {c.config.hash for c in grid.expand(self.profile, [dataset], [experiment])}
-        print(missing_note(self.profile, experiment, dataset, [c for c, r in todo if r is None or not r.finished],
-                           [c for c, r in todo if r is not None and r.finished], all(c.hash in in_grid for c, _ in todo),
-                           _context["chapter"]), flush=True)
+        print(
+            missing_note(
+                self.profile,
+                experiment,
+                dataset,
+                [c for c, r in todo if r is None or not r.finished],
+                [c for c, r in todo if r is not None and r.finished],
+                all(c.hash in in_grid for c, _ in todo),
+                _context["chapter"],
+            ),
+            flush=True,
+        )
 
     def spectral_targets(self) -> tuple[float, ...]:
         """The spectral-norm targets of B.4.2: the notebook's ``spectral_grid``, else the profile's."""
@@ -149,8 +158,15 @@ class Chapter:
         return compare.dataset_table(self.profile, dataset, model, ensure=False, **self.overrides)
 
 
-def setup(profile: str = "cpu", dataset: str = "cifar10", *, eps_grid: Sequence[float] | None = None,
-          spectral_grid: Sequence[float] | None = None, seeds: Sequence[int] | None = None, ensure: bool = False) -> Chapter:
+def setup(
+    profile: str = "cpu",
+    dataset: str = "cifar10",
+    *,
+    eps_grid: Sequence[float] | None = None,
+    spectral_grid: Sequence[float] | None = None,
+    seeds: Sequence[int] | None = None,
+    ensure: bool = False,
+) -> Chapter:
     """The set-up cell of every chapter: the parameters checked, figures inline, table cells in full, one line naming the profile.
 
     The parameters are checked as :func:`arlib.book.params.check_values` does (papermill injects
@@ -215,29 +231,35 @@ def _cell(cfg) -> str:
     return " ".join(parts + [f"seed {cfg.train.seed}"])
 
 
-def missing_note(profile: str, experiment: str, dataset: str, missing: Sequence, unanalysed: Sequence = (), in_grid: bool = True,
-                 chapter: str | None = None) -> str:
+def missing_note(
+    profile: str, experiment: str, dataset: str, missing: Sequence, unanalysed: Sequence = (), in_grid: bool = True, chapter: str | None = None
+) -> str:
     """One paragraph naming the runs (configs) a chapter needs that the store lacks, and the command that makes them.
 
     ``in_grid``: every one of them is a cell of the profile's own grid, so ``arlib grid`` makes them;
     otherwise (``eps_grid``, ``spectral_grid`` or ``seeds`` changed) only ``ensure = True`` does.
     ``chapter``: the chapter's name, for the ``arlib chapter … --train`` that trains them from it.
     """
+
     def runs(cfgs):
         return "; ".join(f"{_cell(c)} ({c.hash[:8]})" for c in cfgs)
 
     parts = []
     if missing:
-        parts.append(f"Not in the results store of profile {profile} yet: {len(missing)} {experiment} run{'s' if len(missing) > 1 else ''} "
-                     f"({runs(missing)}); {'they are' if len(missing) > 1 else 'it is'} left out below.")
+        parts.append(
+            f"Not in the results store of profile {profile} yet: {len(missing)} {experiment} run{'s' if len(missing) > 1 else ''} "
+            f"({runs(missing)}); {'they are' if len(missing) > 1 else 'it is'} left out below."
+        )
     if unanalysed:
         parts.append(f"Trained but not analysed: {runs(unanalysed)} (their analysis columns are empty).")
     datasets = f" --datasets {dataset}" if len(profiles.get(profile).datasets) > 1 else ""
-    here = (f"`arlib chapter {chapter} --profile {profile} --train`" if chapter else "`ensure = True` in the parameters cell")
+    here = f"`arlib chapter {chapter} --profile {profile} --train`" if chapter else "`ensure = True` in the parameters cell"
     if in_grid:
-        parts.append(f"Make {'them' if len(missing) + len(unanalysed) > 1 else 'it'}: `arlib grid --profile {profile} --experiments {experiment}{datasets}`"
-                     + (" (or `arlib analyse` for the analysis alone)" if unanalysed and not missing else "")
-                     + f"; or train from this chapter: {here}.")
+        parts.append(
+            f"Make {'them' if len(missing) + len(unanalysed) > 1 else 'it'}: `arlib grid --profile {profile} --experiments {experiment}{datasets}`"
+            + (" (or `arlib analyse` for the analysis alone)" if unanalysed and not missing else "")
+            + f"; or train from this chapter: {here}."
+        )
     else:
         parts.append(f"They are outside the profile's grid (eps_grid, spectral_grid or seeds changed); train them from this chapter: {here}.")
     return " ".join(parts)
@@ -249,9 +271,12 @@ def live_markdown(text: str) -> str:
     from markdown_it import MarkdownIt
 
     inline = MarkdownIt("commonmark").renderInline
-    return re.sub(r"^:::\{dropdown\} ?(.*)\n((?:(?!:::$).*\n)*?):::$",
-                  lambda m: f"<details><summary>{inline(m.group(1))}</summary>\n\n{m.group(2).strip()}\n\n</details>",
-                  text, flags=re.M)
+    return re.sub(
+        r"^:::\{dropdown\} ?(.*)\n((?:(?!:::$).*\n)*?):::$",
+        lambda m: f"<details><summary>{inline(m.group(1))}</summary>\n\n{m.group(2).strip()}\n\n</details>",
+        text,
+        flags=re.M,
+    )
 
 
 def provenance_block(*notes: str) -> dict[str, str] | None:
@@ -267,8 +292,7 @@ def provenance_block(*notes: str) -> dict[str, str] | None:
     if not notes:
         return None
     body = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
-    return {"text/html": f'<details class="arbook-provenance"><summary>Provenance</summary>{body}</details>',
-            "text/plain": "\n".join(notes)}
+    return {"text/html": f'<details class="arbook-provenance"><summary>Provenance</summary>{body}</details>', "text/plain": "\n".join(notes)}
 
 
 # Figure and table numbers of the chapter running in this kernel (one kernel per chapter).
@@ -283,7 +307,7 @@ def chapter_label(name: str | None) -> str:
 
 
 def runs_summary(runs: pd.DataFrame | Sequence[pd.DataFrame]) -> str:
-    """"8 runs (ε 0, 4, 8, 16; seeds 0, 1, 2)": how many runs a figure or table shows, at which ε and seeds."""
+    """ "8 runs (ε 0, 4, 8, 16; seeds 0, 1, 2)": how many runs a figure or table shows, at which ε and seeds."""
     frames = [runs] if isinstance(runs, pd.DataFrame) else [f for f in runs if f is not None]
     frames = [f for f in frames if len(f)]
     if not frames:
@@ -305,21 +329,23 @@ def caption_block(kind: str, text: str, runs=None) -> dict[str, str]:
     parts = [text.rstrip(".") + "."]
     if runs is not None:
         shows = runs_summary(runs)
-        parts.append("No runs in the results store yet." if shows == "no runs" else
-                     f"Shows {shows}; {'its hash and commit are' if shows.startswith('1 run ') else 'their hashes and commits are'} under Provenance.")
-    regen = (f"arlib book --profile {_context['profile']} --chapters {_context['chapter']}"
-             if _context["chapter"] and _context["profile"] else None)
+        parts.append(
+            "No runs in the results store yet."
+            if shows == "no runs"
+            else f"Shows {shows}; {'its hash and commit are' if shows.startswith('1 run ') else 'their hashes and commits are'} under Provenance."
+        )
+    regen = f"arlib book --profile {_context['profile']} --chapters {_context['chapter']}" if _context["chapter"] and _context["profile"] else None
     plain = " ".join([number, *parts] + ([f"Regenerate: {regen}"] if regen else []))
     body = " ".join(html.escape(p) for p in parts)
     if regen:
         body += f' <span class="arbook-regen">Regenerate: <code>{html.escape(regen)}</code></span>'
-    return {"text/html": f'<p class="arbook-caption"><span class="arbook-caption-number">{html.escape(number)}</span> {body}</p>',
-            "text/plain": plain}
+    return {"text/html": f'<p class="arbook-caption"><span class="arbook-caption-number">{html.escape(number)}</span> {body}</p>', "text/plain": plain}
 
 
 def breakable(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with a zero-width space after every ``_`` and ``/`` of its column and index labels, so that a
     header such as ``log10_prod_sigma_min`` may wrap in the book's column instead of widening the table."""
+
     def f(label):
         return label.replace("_", "_\u200b").replace("/", "/\u200b") if isinstance(label, str) else label
 
@@ -340,8 +366,11 @@ def settings_line(profile: str, regime: str | None = None, **overrides) -> str:
     seeds = ", ".join(map(str, prof.seeds))
     extra = ", ".join(map(str, sorted(set(prof.claim_seeds) - set(prof.seeds))))
     head = f"{regime} (profile {profile})" if regime else f"profile {profile}"
-    return (f"{head}: {prof.description}; ε {eps}; seed{'s' if len(prof.seeds) > 1 else ''} {seeds}"
-            + (f" (at ε {', '.join(f'{e:g}' for e in prof.claim_eps)} also {extra})" if extra else "") + ".")
+    return (
+        f"{head}: {prof.description}; ε {eps}; seed{'s' if len(prof.seeds) > 1 else ''} {seeds}"
+        + (f" (at ε {', '.join(f'{e:g}' for e in prof.claim_eps)} also {extra})" if extra else "")
+        + "."
+    )
 
 
 def show(result, *notes: str, caption: str | None = None, runs=None) -> None:

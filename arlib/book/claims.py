@@ -158,6 +158,7 @@ class Trend:
 
     def evidence(self, tag: str | None = None) -> str:
         """The comparison as text, ending in ``[verdict]`` (or ``[tag]`` for a comparison shown but not judged)."""
+
         def cell(c, e, dropped):
             mean, std, n = c
             gone = f"; {n + dropped} seeds, {dropped} collapsed" if dropped else ""
@@ -346,8 +347,16 @@ def _trend_key(df: pd.DataFrame | None, metric: str, lo: float, hi: float) -> tu
     return (metric, lo, hi, hashes)
 
 
-def compare(df: pd.DataFrame | None, metric: str, direction: int, eps_lo: float = 4, eps_hi: float = 16,
-            noise_df: pd.DataFrame | None = None, ctx: Context | None = None, judged: bool = True) -> Trend:
+def compare(
+    df: pd.DataFrame | None,
+    metric: str,
+    direction: int,
+    eps_lo: float = 4,
+    eps_hi: float = 16,
+    noise_df: pd.DataFrame | None = None,
+    ctx: Context | None = None,
+    judged: bool = True,
+) -> Trend:
     """Judge whether ``metric`` moves in ``direction`` (-1 falls, +1 rises) from ``eps_lo`` to ``eps_hi``.
 
     ``df``: rows of :func:`arlib.book.report.collect` (one per run) for one block (one network,
@@ -361,9 +370,15 @@ def compare(df: pd.DataFrame | None, metric: str, direction: int, eps_lo: float 
     lo, hi = _cell_stats(df, metric, eps_lo), _cell_stats(df, metric, eps_hi)
     images_lo, images_hi, n_images = _image_means(rows_lo, rows_hi, metric, ctx) if len(rows_lo) and len(rows_hi) else (None, None, 0)
     borrow = noise_df is not None and noise_df is not df
-    c = intervals.change(_cell_values(df, metric, eps_lo), _cell_values(df, metric, eps_hi), images_lo, images_hi, n_images,
-                         borrowed_lo=_borrow(noise_df, metric, eps_lo) if borrow and lo[2] == 1 else None,
-                         borrowed_hi=_borrow(noise_df, metric, eps_hi) if borrow and hi[2] == 1 else None)
+    c = intervals.change(
+        _cell_values(df, metric, eps_lo),
+        _cell_values(df, metric, eps_hi),
+        images_lo,
+        images_hi,
+        n_images,
+        borrowed_lo=_borrow(noise_df, metric, eps_lo) if borrow and lo[2] == 1 else None,
+        borrowed_hi=_borrow(noise_df, metric, eps_hi) if borrow and hi[2] == 1 else None,
+    )
     key = _trend_key(df, metric, eps_lo, eps_hi)
     judged = judged and ctx.judged
     if judged and ctx.family is not None and c.defined:
@@ -371,8 +386,9 @@ def compare(df: pd.DataFrame | None, metric: str, direction: int, eps_lo: float 
     p_adj = ctx.adjusted.get(key, float("nan")) if (judged and ctx.adjusted is not None) else (c.p if judged else float("nan"))
     if lo[2] == 0 or hi[2] == 0:
         verdict, reason = NOT_RUN, "not run"
-        broken = [d for d in (df.attrs.get("damaged", ()) if df is not None else ())
-                  if isinstance(d, Mapping) and d.get("eps") in (float(eps_lo), float(eps_hi))]
+        broken = [
+            d for d in (df.attrs.get("damaged", ()) if df is not None else ()) if isinstance(d, Mapping) and d.get("eps") in (float(eps_lo), float(eps_hi))
+        ]
         if broken:
             reason = f"not run: {len(broken)} damaged run(s) ({'; '.join(d['problem'] for d in broken[:2])}; `arlib runs --check` lists them)"
     elif not c.defined:
@@ -440,7 +456,7 @@ _MODEL_NAMES = {"resnet56": "ResNet-56", "resnet110": "ResNet-110"}
 
 def _three_tables(metric: str, label: str, model: str = "resnet56") -> str:
     parts = []
-    for ds, (name, t) in _DS.items():
+    for name, t in _DS.values():
         sel = {} if t == 5 else {"model": model}
         row = _row(t, metric, **sel)
         if row:
@@ -457,25 +473,31 @@ def _paper_test_acc(dataset):
 
 
 def _paper_error_gap(dataset):
-    return (_three_tables("delta_acc", "ΔAcc.") + ". The error gap rises with ε on CIFAR10 only (B.3 explains it by the "
-            "network's spare capacity there), while it falls on CIFAR100 and Tiny-ImageNet.")
+    return (
+        _three_tables("delta_acc", "ΔAcc.") + ". The error gap rises with ε on CIFAR10 only (B.3 explains it by the "
+        "network's spare capacity there), while it falls on CIFAR100 and Tiny-ImageNet."
+    )
 
 
 def _paper_margins(dataset):
-    return ("No numbers printed: Fig. 4 (PGD) and Fig. 10 (FGSM) show the margin distributions of ε = 4, 8, 16 "
-            "concentrating around zero as ε grows, on training and test sets; B.3 adds that CIFAR10's training margins "
-            "are also strongly skewed towards zero.")
+    return (
+        "No numbers printed: Fig. 4 (PGD) and Fig. 10 (FGSM) show the margin distributions of ε = 4, 8, 16 "
+        "concentrating around zero as ε grows, on training and test sets; B.3 adds that CIFAR10's training margins "
+        "are also strongly skewed towards zero."
+    )
 
 
 def _paper_sv(dataset):
     q, n = P.b2_value, P.b2_group_size
-    return (f"B.2 (Fig. 5c/d): CIFAR10: layers whose std fell, Σ(σ4−σ16) = {q('cifar10','first','sum'):.4f} "
-            f"(mean {q('cifar10','first','mean'):.4f}, ≈{n('cifar10','first')} layers); layers whose std rose, "
-            f"Σ(σ16−σ4) = {q('cifar10','second','sum'):.4f} (mean {q('cifar10','second','mean'):.4f}, ≈{n('cifar10','second')} layers). "
-            f"CIFAR100: {q('cifar100','first','sum'):.4f} (mean {q('cifar100','first','mean'):.5f}) vs "
-            f"{q('cifar100','second','sum'):.4f} (mean {q('cifar100','second','mean'):.4f}) - the latter sum repeats "
-            f"CIFAR10's figure as printed, its mean implies ≈4 layers. Which singular values (operator or reshaped "
-            f"weight matrix) is not stated.")
+    return (
+        f"B.2 (Fig. 5c/d): CIFAR10: layers whose std fell, Σ(σ4−σ16) = {q('cifar10', 'first', 'sum'):.4f} "
+        f"(mean {q('cifar10', 'first', 'mean'):.4f}, ≈{n('cifar10', 'first')} layers); layers whose std rose, "
+        f"Σ(σ16−σ4) = {q('cifar10', 'second', 'sum'):.4f} (mean {q('cifar10', 'second', 'mean'):.4f}, ≈{n('cifar10', 'second')} layers). "
+        f"CIFAR100: {q('cifar100', 'first', 'sum'):.4f} (mean {q('cifar100', 'first', 'mean'):.5f}) vs "
+        f"{q('cifar100', 'second', 'sum'):.4f} (mean {q('cifar100', 'second', 'mean'):.4f}) - the latter sum repeats "
+        f"CIFAR10's figure as printed, its mean implies ≈4 layers. Which singular values (operator or reshaped "
+        f"weight matrix) is not stated."
+    )
 
 
 def _paper_lv(dataset):
@@ -501,19 +523,22 @@ def _paper_spectral(dataset):
     parts = []
     for sp in (1, 3, 5, None):
         w = P.wide(6, spectral_norm=sp)
-        parts.append(f"SP {sp if sp else 'uncontrolled'}: ΔAcc {' / '.join(f'{v:.2f}' for v in w.loc['delta_acc'])}, "
-                     f"ΔLoss {' / '.join(f'{v:.3f}' for v in w.loc['delta_loss'])}")
+        parts.append(
+            f"SP {sp if sp else 'uncontrolled'}: ΔAcc {' / '.join(f'{v:.2f}' for v in w.loc['delta_acc'])}, "
+            f"ΔLoss {' / '.join(f'{v:.3f}' for v in w.loc['delta_loss'])}"
+        )
     return "Table 6 at ε 4/8/16 - " + "; ".join(parts) + ". The error gap rises at SP 3, 5 and uncontrolled and falls at SP 1; the loss gap falls at every SP."
 
 
 def _paper_pgd(dataset):
-    return (_three_tables("pgd_acc", "PGD acc.") + ". Rises from ε 4 to 16 everywhere (not monotone in between "
-            "for CIFAR10 ResNet-56: 65.92 → 65.24 → 72.16).")
+    return _three_tables("pgd_acc", "PGD acc.") + ". Rises from ε 4 to 16 everywhere (not monotone in between for CIFAR10 ResNet-56: 65.92 → 65.24 → 72.16)."
 
 
 def _paper_deep(dataset):
-    return (f"ResNet-110 (Fig. 7): CIFAR10 (Table 3) ΔLoss {_row(3, 'delta_loss', model='resnet110')}, test acc. "
-            f"{_row(3, 'test_acc', model='resnet110')}; CIFAR100 (Table 4) ΔLoss {_row(4, 'delta_loss', model='resnet110')}.")
+    return (
+        f"ResNet-110 (Fig. 7): CIFAR10 (Table 3) ΔLoss {_row(3, 'delta_loss', model='resnet110')}, test acc. "
+        f"{_row(3, 'test_acc', model='resnet110')}; CIFAR100 (Table 4) ΔLoss {_row(4, 'delta_loss', model='resnet110')}."
+    )
 
 
 # ----------------------------------------------------------------------------- our checks
@@ -556,8 +581,10 @@ def _check_lv(frames, ctx):
     return _trends(df, [(f"lv_mean_eps{a}", -1) for a in att], ctx)
 
 
-_SV_QUANTITY = {"sv_std_operator": "raw spread (std of the operator's singular values, the paper's)",
-                "sv_cv_operator": "scale-free spread (std / largest singular value of the same layer)"}
+_SV_QUANTITY = {
+    "sv_std_operator": "raw spread (std of the operator's singular values, the paper's)",
+    "sv_cv_operator": "scale-free spread (std / largest singular value of the same layer)",
+}
 
 
 def _check_sv(frames, ctx, col: str = "sv_std_operator"):
@@ -584,9 +611,11 @@ def _check_sv(frames, ctx, col: str = "sv_std_operator"):
         verdict = FAILS
     else:
         verdict = BELOW
-    ev = (f"{_SV_QUANTITY.get(col, col)}, ε={lo:g} (n={a[1]}) vs ε={hi:g} (n={b[1]}): fell in {k} of {n} layers "
-          f"({100 * frac:.0f}%, sign test p={p:.2g}, Holm p={p_adj:.2g}); Σ decrease {g['first_sum']:.4f} (mean {g['first_mean']:.4f}) vs "
-          f"Σ increase {g['second_sum']:.4f} (mean {g['second_mean']:.4f}) [{verdict}]")
+    ev = (
+        f"{_SV_QUANTITY.get(col, col)}, ε={lo:g} (n={a[1]}) vs ε={hi:g} (n={b[1]}): fell in {k} of {n} layers "
+        f"({100 * frac:.0f}%, sign test p={p:.2g}, Holm p={p_adj:.2g}); Σ decrease {g['first_sum']:.4f} (mean {g['first_mean']:.4f}) vs "
+        f"Σ increase {g['second_sum']:.4f} (mean {g['second_mean']:.4f}) [{verdict}]"
+    )
     return verdict, ev
 
 
@@ -630,10 +659,10 @@ def _check_spectral(frames, ctx):
         parts.append(f"{name}: {tl.evidence()}; {te.evidence('intermediate level: shown, not judged' if between else None)}")
     tight, loose = changes[0][1], changes[-1][1]
     verdict = combine(verdicts + [tight.verdict, loose.verdict])
-    summary = ("error-gap change ε %g→%g: " % (lo, hi)) + ", ".join(
-        f"{n} {t.diff:+.2f}" if not math.isnan(t.diff) else f"{n} —" for n, t in changes)
+    summary = ("error-gap change ε %g→%g: " % (lo, hi)) + ", ".join(f"{n} {t.diff:+.2f}" if not math.isnan(t.diff) else f"{n} —" for n, t in changes)
     return verdict, summary + ". " + " | ".join(parts) + (
-        " (the error-gap verdicts test a fall at the tightest SP and a rise when uncontrolled; levels between are shown, not judged)")
+        " (the error-gap verdicts test a fall at the tightest SP and a rise when uncontrolled; levels between are shown, not judged)"
+    )
 
 
 # ----------------------------------------------------------------------------- premises
@@ -661,9 +690,11 @@ def _premise_fit(frames, ctx):
         return None, "a cell is not run, so whether the networks fit is unknown"
     short = [f"{c[0]:.1f} % at ε {e:g}" for e, c in cells if c[0] < PREMISE_FIT]
     if short:
-        return False, ("clean training accuracy " + ", ".join(short) + f", below the {PREMISE_FIT:g} % of networks that fit their training sets"
-                       f" (the claim is about such networks: the paper's {PAPER_TRAIN_ACC_CIFAR10.get(lo, float('nan')):.1f} / "
-                       f"{PAPER_TRAIN_ACC_CIFAR10.get(hi, float('nan')):.1f} %; where networks do not fit, the paper's own CIFAR-100 case, the error gap falls)")
+        return False, (
+            "clean training accuracy " + ", ".join(short) + f", below the {PREMISE_FIT:g} % of networks that fit their training sets"
+            f" (the claim is about such networks: the paper's {PAPER_TRAIN_ACC_CIFAR10.get(lo, float('nan')):.1f} / "
+            f"{PAPER_TRAIN_ACC_CIFAR10.get(hi, float('nan')):.1f} %; where networks do not fit, the paper's own CIFAR-100 case, the error gap falls)"
+        )
     return True, "fits: " + ", ".join(f"{c[0]:.1f} % at ε {e:g}" for e, c in cells)
 
 
@@ -676,8 +707,9 @@ def _premise_uncontrolled_rise(frames, ctx):
         return None, "the uncontrolled cells are not run"
     if t.change.defined and t.change.ci[0] > 0:
         return True, "the uncontrolled error gap rises: " + t.interval()
-    return False, ("no rise to turn: the uncontrolled error gap's " + (t.interval() or "change is unknown")
-                   + " (a turn needs an uncontrolled error gap that rises)")
+    return False, (
+        "no rise to turn: the uncontrolled error gap's " + (t.interval() or "change is unknown") + " (a turn needs an uncontrolled error gap that rises)"
+    )
 
 
 PREMISES: dict[str, Premise] = {
@@ -687,27 +719,83 @@ PREMISES: dict[str, Premise] = {
 
 
 CLAIMS: list[Claim] = [
-    Claim("adv_costs_accuracy", "B.1 (premise)", "Adversarial training costs clean test accuracy (ε = 0 → 4): the trade-off the paper's discussion starts from.", _check_adv_cost, lambda ds: "Table 3 prints no ε = 0 row; B.1 and §4.1 take the trade-off as known.", None),
-    Claim("loss_gap_falls", "B.1 / §4.1", "The loss (generalization) gap falls as the defensive strength ε grows.", _check_loss_gap, _paper_loss_gap, "delta_loss"),
+    Claim(
+        "adv_costs_accuracy",
+        "B.1 (premise)",
+        "Adversarial training costs clean test accuracy (ε = 0 → 4): the trade-off the paper's discussion starts from.",
+        _check_adv_cost,
+        lambda ds: "Table 3 prints no ε = 0 row; B.1 and §4.1 take the trade-off as known.",
+        None,
+    ),
+    Claim(
+        "loss_gap_falls", "B.1 / §4.1", "The loss (generalization) gap falls as the defensive strength ε grows.", _check_loss_gap, _paper_loss_gap, "delta_loss"
+    ),
     Claim("test_acc_falls", "B.1 / §4.1", "Clean test accuracy falls as ε grows.", _check_test_acc, _paper_test_acc, "test_acc"),
-    Claim("sv_std_falls", "B.2", "The std of the singular values falls from ε = 4 to ε = 16 in most layers, and the summed decrease dwarfs the summed increase.", _check_sv, _paper_sv),
-    Claim("sv_cv_falls", "B.2 (scale-free)", "The same for the spread relative to the layer's largest singular value: the spectrum concentrates, not only shrinks.", _check_sv_scale_free, lambda ds: "Not in the paper: separates concentration from uniform shrinkage of the weights.", None),
-    Claim("error_gap_rises_cifar10", "B.3", "On CIFAR10 (large capacity) the error gap rises with ε while the loss gap falls.", _check_error_gap, _paper_error_gap, "delta_acc"),
-    Claim("margins_concentrate", "B.3 / §4.2.1", "Margins concentrate near zero as ε grows, on the training and the test set (smaller std and mean |margin|).", _check_margins, _paper_margins),
+    Claim(
+        "sv_std_falls",
+        "B.2",
+        "The std of the singular values falls from ε = 4 to ε = 16 in most layers, and the summed decrease dwarfs the summed increase.",
+        _check_sv,
+        _paper_sv,
+    ),
+    Claim(
+        "sv_cv_falls",
+        "B.2 (scale-free)",
+        "The same for the spread relative to the layer's largest singular value: the spectrum concentrates, not only shrinks.",
+        _check_sv_scale_free,
+        lambda ds: "Not in the paper: separates concentration from uniform shrinkage of the weights.",
+        None,
+    ),
+    Claim(
+        "error_gap_rises_cifar10",
+        "B.3",
+        "On CIFAR10 (large capacity) the error gap rises with ε while the loss gap falls.",
+        _check_error_gap,
+        _paper_error_gap,
+        "delta_acc",
+    ),
+    Claim(
+        "margins_concentrate",
+        "B.3 / §4.2.1",
+        "Margins concentrate near zero as ε grows, on the training and the test set (smaller std and mean |margin|).",
+        _check_margins,
+        _paper_margins,
+    ),
     Claim("deep_same_trends", "B.4.1", "The deeper network shows the same trends: loss gap and test accuracy fall with ε.", _check_deep, _paper_deep),
-    Claim("spectral_turns_error_gap", "B.4.2", "With spectral-norm clipping the error-gap trend turns from rising (uncontrolled) to falling (tightest clip), while the loss gap falls at every level.", _check_spectral, _paper_spectral),
+    Claim(
+        "spectral_turns_error_gap",
+        "B.4.2",
+        "With spectral-norm clipping the error-gap trend turns from rising (uncontrolled) to falling (tightest clip), while the loss gap falls at every level.",
+        _check_spectral,
+        _paper_spectral,
+    ),
     Claim("loss_variation_falls", "B.5", "The maximal loss variation under small perturbations (ε' = 1, 2, 4) falls as ε grows.", _check_lv, _paper_lv),
     Claim("fgsm_same_trends", "B.6", "FGSM adversarial training shows the same trends: loss gap and test accuracy fall with ε.", _check_fgsm, _paper_fgsm),
-    Claim("pgd_acc_rises", "D.2 / Fig. 12", "Accuracy under PGD (radius 8) rises with the defensive strength, over the clean-correct test images (the paper's convention).", _check_pgd, _paper_pgd, "pgd_acc"),
-    Claim("pgd_acc_all_rises", "D.2 (all images)", "The same over all test images (a misclassified image counts as not robust: RobustBench's convention).", _check_pgd_all, lambda ds: "The paper reports the conditional convention only.", None),
+    Claim(
+        "pgd_acc_rises",
+        "D.2 / Fig. 12",
+        "Accuracy under PGD (radius 8) rises with the defensive strength, over the clean-correct test images (the paper's convention).",
+        _check_pgd,
+        _paper_pgd,
+        "pgd_acc",
+    ),
+    Claim(
+        "pgd_acc_all_rises",
+        "D.2 (all images)",
+        "The same over all test images (a misclassified image counts as not robust: RobustBench's convention).",
+        _check_pgd_all,
+        lambda ds: "The paper reports the conditional convention only.",
+        None,
+    ),
 ]
 
 
 # ----------------------------------------------------------------------------- the ledger
 
 
-def evaluate(frames: Mapping[str, pd.DataFrame], dataset: str = "cifar10", claims: Sequence[Claim] | None = None,
-             ids: Sequence[str] | None = None, **options) -> pd.DataFrame:
+def evaluate(
+    frames: Mapping[str, pd.DataFrame], dataset: str = "cifar10", claims: Sequence[Claim] | None = None, ids: Sequence[str] | None = None, **options
+) -> pd.DataFrame:
     """Evaluate ``claims`` (default: all, or those whose id is in ``ids``) on ``frames`` (experiment -> rows of :func:`arlib.book.report.collect`).
 
     ``options``: ``eps_lo`` / ``eps_hi`` override the compared strengths (default 4 and 16, or
@@ -721,7 +809,7 @@ def evaluate(frames: Mapping[str, pd.DataFrame], dataset: str = "cifar10", claim
     if ids is not None and len(chosen) != len(set(ids)):
         raise KeyError(f"unknown claim id(s): {sorted(set(ids) - {c.id for c in chosen})}")
     first = Context(eps_lo=options.get("eps_lo"), eps_hi=options.get("eps_hi"), family={})
-    for c in (claims or CLAIMS):  # first pass: the family of raw p-values, always over every claim, so a
+    for c in claims or CLAIMS:  # first pass: the family of raw p-values, always over every claim, so a
         c.evaluate(frames, dataset, first)  # chapter showing a few verdicts judges them as the whole ledger does
     keys = list(first.family)
     adjusted = dict(zip(keys, intervals.holm([first.family[k] for k in keys])))
@@ -730,9 +818,26 @@ def evaluate(frames: Mapping[str, pd.DataFrame], dataset: str = "cifar10", claim
     for c in chosen:
         v = c.evaluate(frames, dataset, ctx)
         head = _headline(c, frames, ctx)
-        rows.append({"id": c.id, "section": c.section, "claim": c.statement, "paper": v.paper, "ours": v.ours, "verdict": v.verdict,
-                     "reason": _reason(v, head), **head})
-    cols = ["id", "section", "claim", "paper", "ours", "verdict", "reason", "paper_change", "change", "ci_low", "ci_high", "resolution", "n", "testable", "family"]
+        rows.append(
+            {"id": c.id, "section": c.section, "claim": c.statement, "paper": v.paper, "ours": v.ours, "verdict": v.verdict, "reason": _reason(v, head), **head}
+        )
+    cols = [
+        "id",
+        "section",
+        "claim",
+        "paper",
+        "ours",
+        "verdict",
+        "reason",
+        "paper_change",
+        "change",
+        "ci_low",
+        "ci_high",
+        "resolution",
+        "n",
+        "testable",
+        "family",
+    ]
     out = pd.DataFrame(rows, columns=cols)
     out["family"] = len(keys)
     return out
@@ -744,7 +849,7 @@ def _reason(v: Verdict, head: Mapping) -> str:
         return "premise not met: " + v.ours.removeprefix("premise not met: ").split(". Shown, not judged")[0].split(" (")[0]
     if v.verdict == NOT_RUN:
         return "a cell the claim needs has no finished run"
-    if v.verdict == BELOW and "no interval" in v.ours and not math.isfinite(head.get("change", float("nan"))):
+    if v.verdict == BELOW and "no interval" in v.ours and not math.isfinite(head.get("resolution", float("nan"))):
         return "one seed per cell and no seed spread to borrow: no interval"
     if v.verdict == BELOW:
         small = str(head.get("testable", "")).startswith("no")
@@ -770,14 +875,24 @@ def _headline(claim: Claim, frames, ctx: Context) -> dict:
         out["paper_change"] = float(w.loc[claim.paper_metric, hi] - w.loc[claim.paper_metric, lo])
     except (KeyError, P.PaperTableError):
         pass
-    out.update(change=c.diff, ci_low=c.ci[0], ci_high=c.ci[1], resolution=c.resolution,
-               n=f"{c.n_lo}+{c.n_hi} seeds" + (f" × {c.n_images:,} images" if c.n_images else ""))
+    out.update(
+        change=c.diff,
+        ci_low=c.ci[0],
+        ci_high=c.ci[1],
+        resolution=c.resolution,
+        n=f"{c.n_lo}+{c.n_hi} seeds" + (f" × {c.n_images:,} images" if c.n_images else ""),
+    )
     if math.isfinite(out["paper_change"]) and c.defined and abs(out["paper_change"]) < c.resolution:
         need = intervals.seeds_needed(c, out["paper_change"])
-        out["testable"] = (f"no: the paper's change {out['paper_change']:+.2f} is below our resolution {c.resolution:.2f}; "
-                           + (f"this design would need ≈ {need} seeds per cell" if need else
-                              "more seeds cannot reach it while the test-image component alone is larger (10,000 test images is all CIFAR-10 has)")
-                           + f"; at the paper's scale one cell costs ≈ {paper_cell_gpu_hours(hi):.1f} GPU-hours (H100, central estimate of arlib.costs)")
+        out["testable"] = (
+            f"no: the paper's change {out['paper_change']:+.2f} is below our resolution {c.resolution:.2f}; "
+            + (
+                f"this design would need ≈ {need} seeds per cell"
+                if need
+                else "more seeds cannot reach it while the test-image component alone is larger (10,000 test images is all CIFAR-10 has)"
+            )
+            + f"; at the paper's scale one cell costs ≈ {paper_cell_gpu_hours(hi):.1f} GPU-hours (H100, central estimate of arlib.costs)"
+        )
     elif math.isfinite(out["paper_change"]) and c.defined:
         out["testable"] = f"yes: the paper's change {out['paper_change']:+.2f} is above our resolution {c.resolution:.2f}"
     return out
@@ -792,14 +907,23 @@ def paper_cell_gpu_hours(eps: float) -> float:
     return costs.cell_flops(cfg) / (costs.H100_SCENARIOS["central"][0] * 1e12) / 3600
 
 
-def frames_for(profile, dataset: str = "cifar10", store=None, ensure: bool = True, experiments: Sequence[str] = ("pgd", "fgsm", "deep", "spectral"),
-               **overrides) -> dict[str, pd.DataFrame]:
+def frames_for(
+    profile, dataset: str = "cifar10", store=None, ensure: bool = True, experiments: Sequence[str] = ("pgd", "fgsm", "deep", "spectral"), **overrides
+) -> dict[str, pd.DataFrame]:
     """The results tables :func:`evaluate` needs: ``{experiment: report.collect(...)}``."""
     return {e: report.collect(profile, e, dataset, store=store, ensure=ensure, **overrides) for e in experiments}
 
 
-def ledger(profile, dataset: str = "cifar10", store=None, ensure: bool = True, frames: Mapping[str, pd.DataFrame] | None = None,
-           eps_lo: float | None = None, eps_hi: float | None = None, **overrides) -> pd.DataFrame:
+def ledger(
+    profile,
+    dataset: str = "cifar10",
+    store=None,
+    ensure: bool = True,
+    frames: Mapping[str, pd.DataFrame] | None = None,
+    eps_lo: float | None = None,
+    eps_hi: float | None = None,
+    **overrides,
+) -> pd.DataFrame:
     """The claims ledger of ``profile`` on ``dataset``: one row per claim (claim, the paper's evidence, ours, verdict).
 
     ``frames``: precollected tables (else :func:`frames_for` collects them, training what is
@@ -812,6 +936,7 @@ def ledger(profile, dataset: str = "cifar10", store=None, ensure: bool = True, f
 
 
 # ----------------------------------------------------------------------------- regimes and explanations
+
 
 def fit_summary(frames: Mapping[str, pd.DataFrame]) -> str:
     """One sentence: do the networks of ``frames`` fit their adversarial training sets? (clean training accuracy per ε vs the paper's)."""
@@ -832,8 +957,10 @@ def fit_summary(frames: Mapping[str, pd.DataFrame]) -> str:
         verdict = f"fit their adversarial training sets at ε {', '.join(f'{e:g}' for e in fits)} only"
     else:
         verdict = "do not fit their adversarial training sets"
-    return (f"The networks {verdict}: clean training accuracy {accs} % at ε {eps} "
-            f"(the paper's CIFAR-10 ResNet-56: {paper} %; the bar here: ≥ 95 % at ε 4 and 8, ≥ 90 % at ε 16).")
+    return (
+        f"The networks {verdict}: clean training accuracy {accs} % at ε {eps} "
+        f"(the paper's CIFAR-10 ResNet-56: {paper} %; the bar here: ≥ 95 % at ε 4 and 8, ≥ 90 % at ε 16)."
+    )
 
 
 def explain(verdict: str, ours: str, frames: Mapping[str, pd.DataFrame], regime: str | None = None, testable: str = "") -> str:
@@ -846,8 +973,10 @@ def explain(verdict: str, ours: str, frames: Mapping[str, pd.DataFrame], regime:
     elif verdict == PREMISE:
         why = "what the claim presupposes does not hold here, so the trend is shown and not judged."
     elif verdict == BELOW:
-        why = ("the change's 95 % interval includes 0 (or excludes it only before Holm's adjustment over the column's tests): "
-               "this design cannot tell the direction. The resolution is the smallest change it detects with 80 % power.")
+        why = (
+            "the change's 95 % interval includes 0 (or excludes it only before Holm's adjustment over the column's tests): "
+            "this design cannot tell the direction. The resolution is the smallest change it detects with 80 % power."
+        )
     else:
         why = "the change's interval excludes 0 against the claimed direction, after Holm's adjustment."
     tail = f" Can this scale test the paper's change? {testable}." if testable else ""
@@ -878,14 +1007,14 @@ def comparisons(name: str, frames: Mapping[str, pd.DataFrame]) -> list[tuple[str
     return out
 
 
-def compared_ledger(regime_frames: Sequence[tuple[str, Mapping[str, pd.DataFrame]]], dataset: str = "cifar10",
-                    ids: Sequence[str] | None = None) -> pd.DataFrame:
+def compared_ledger(
+    regime_frames: Sequence[tuple[str, Mapping[str, pd.DataFrame]]], dataset: str = "cifar10", ids: Sequence[str] | None = None
+) -> pd.DataFrame:
     """:func:`regime_ledger` over every regime's :func:`comparisons` (``[(name, frames), ...]``)."""
     return regime_ledger([cmp for name, frames in regime_frames for cmp in comparisons(name, frames)], dataset, ids=ids)
 
 
-def regime_ledger(regimes: Sequence[tuple], dataset: str = "cifar10",
-                  ids: Sequence[str] | None = None, **options) -> pd.DataFrame:
+def regime_ledger(regimes: Sequence[tuple], dataset: str = "cifar10", ids: Sequence[str] | None = None, **options) -> pd.DataFrame:
     """:func:`evaluate` in each regime (``[(name, frames), ...]`` or ``(name, frames, options)``): one row per claim and
     regime, with a ``why`` paragraph for every verdict that is not "holds"."""
     parts = []
@@ -910,14 +1039,18 @@ def ledger_table(long: pd.DataFrame) -> pd.DataFrame:
         ci = f" [{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if math.isfinite(r.ci_low) else ""
         return f"{r.change:+.2f}{ci}"
 
-    out = pd.DataFrame({
-        "section": long["section"], "regime": long["regime"],
-        "paper Δ": [f"{x:+.2f}" if math.isfinite(x) else "—" for x in long["paper_change"]],
-        "our Δ [95 % CI]": [ours(r) for r in long.itertuples()],
-        "n": [n or "—" for n in long["n"]],
-        "resolution": [f"{x:.2f}" if math.isfinite(x) else "—" for x in long["resolution"]],
-        "verdict": long["verdict"], "why": long["reason"],
-    })
+    out = pd.DataFrame(
+        {
+            "section": long["section"],
+            "regime": long["regime"],
+            "paper Δ": [f"{x:+.2f}" if math.isfinite(x) else "—" for x in long["paper_change"]],
+            "our Δ [95 % CI]": [ours(r) for r in long.itertuples()],
+            "n": [n or "—" for n in long["n"]],
+            "resolution": [f"{x:.2f}" if math.isfinite(x) else "—" for x in long["resolution"]],
+            "verdict": long["verdict"],
+            "why": long["reason"],
+        }
+    )
     return out.reset_index(drop=True)
 
 
@@ -948,8 +1081,15 @@ def verdicts_markdown(long: pd.DataFrame) -> str:
 
 
 # The chapter that tests each claim, by the start of its section (the ledger's "section" column).
-CHAPTERS = {"B.1": "B1_adversarial_training", "B.2": "B2_singular_values", "B.3": "B3_margins", "B.4": "B4_capacity",
-            "B.5": "B5_smoothing", "B.6": "B6_fgsm", "D.": "D_implementation"}
+CHAPTERS = {
+    "B.1": "B1_adversarial_training",
+    "B.2": "B2_singular_values",
+    "B.3": "B3_margins",
+    "B.4": "B4_capacity",
+    "B.5": "B5_smoothing",
+    "B.6": "B6_fgsm",
+    "D.": "D_implementation",
+}
 
 
 def chapter_of(section: str) -> str | None:
@@ -976,11 +1116,9 @@ def findings_html(long: pd.DataFrame, href: Callable[[str], str] = lambda chapte
         sec = html.escape(str(r["section"]))
         sec = f'<a href="{html.escape(href(ch))}">{sec}</a>' if ch else sec
         cells = [sec, html.escape(str(r["claim"])), html.escape(str(r["paper"] or "—"))]
-        cells += [f'<span class="arbook-verdict arbook-{html.escape(str(v).replace(" ", "-"))}">{html.escape(str(v))}</span>'
-                  for v in (r[g] for g in regimes)]
+        cells += [f'<span class="arbook-verdict arbook-{html.escape(str(v).replace(" ", "-"))}">{html.escape(str(v))}</span>' for v in (r[g] for g in regimes)]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return (f'<table class="arbook-findings"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    return f'<table class="arbook-findings"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def scale_sentence(profile_names: Sequence[str] = ("cpu", "cpu-high")) -> str:
@@ -992,14 +1130,17 @@ def scale_sentence(profile_names: Sequence[str] = ("cpu", "cpu-high")) -> str:
         p = profiles.get(name)
         d, e = p.datasets["cifar10"], p.eval
         regime = {"cpu": "low capacity", "cpu-high": "high capacity"}.get(name, name)
-        parts.append(f"{regime}: Fixup {p.model.name.replace('resnet', 'ResNet-')} on {d.train_per_class} training images per class, "
-                     f"{p.train['cifar10'].epochs} epochs")
+        parts.append(
+            f"{regime}: Fixup {p.model.name.replace('resnet', 'ResNet-')} on {d.train_per_class} training images per class, {p.train['cifar10'].epochs} epochs"
+        )
     p = profiles.get(profile_names[0])
     e = p.eval
     n_test = "all 10,000" if p.datasets["cifar10"].test_per_class is None else f"{10 * p.datasets['cifar10'].test_per_class:,}"
     attacked = f"{10 * e.attack_per_class:,}" if e.attack_per_class else n_test
-    return (f"Scale: {'; '.join(parts)}; {len(p.claim_seeds)} seeds per PGD cell (a seed also draws the training images); "
-            f"clean metrics on {n_test} CIFAR-10 test images, PGD on {attacked}.")
+    return (
+        f"Scale: {'; '.join(parts)}; {len(p.claim_seeds)} seeds per PGD cell (a seed also draws the training images); "
+        f"clean metrics on {n_test} CIFAR-10 test images, PGD on {attacked}."
+    )
 
 
 def findings_summary(long: pd.DataFrame) -> str:
@@ -1018,21 +1159,31 @@ def findings_summary(long: pd.DataFrame) -> str:
     below = long[long["verdict"] == BELOW]
     premise = long[long["verdict"] == PREMISE]
     missing = long[long["verdict"] == NOT_RUN]
-    s1 = (f"At this scale the runs confirm {len(held)} of {len(long)} claim-regime comparisons: {names(held)}."
-          if len(held) else "At this scale no claim is confirmed yet.")
+    s1 = (
+        f"At this scale the runs confirm {len(held)} of {len(long)} claim-regime comparisons: {names(held)}."
+        if len(held)
+        else "At this scale no claim is confirmed yet."
+    )
     small = below[below["testable"].astype(str).str.startswith("no")]
     bits = []
     if len(below):
-        bits.append(f"{len(below)} are below this design's resolution (their intervals include 0"
-                    + (f"; for {names(small)} the paper's own change is smaller than our resolution, so no design of this size could see it" if len(small) else "")
-                    + ")")
+        bits.append(
+            f"{len(below)} are below this design's resolution (their intervals include 0"
+            + (f"; for {names(small)} the paper's own change is smaller than our resolution, so no design of this size could see it" if len(small) else "")
+            + ")"
+        )
     if len(premise):
-        bits.append(f"{len(premise)} have an unmet premise ({names(premise)}: the networks do not fit their training sets, or there is no uncontrolled rise to turn)")
+        bits.append(
+            f"{len(premise)} have an unmet premise ({names(premise)}: the networks do not fit their training sets, or there is no uncontrolled rise to turn)"
+        )
     if len(missing):
         bits.append(f"{len(missing)} are not run yet ({names(missing)})")
     s2 = ("It cannot test the rest: " + "; ".join(bits) + ".") if bits else "Every comparison could be tested."
-    s3 = (f"It contradicts {names(failed)}: the change's interval excludes 0 against the paper's direction."
-          if len(failed) else "Nothing these runs can resolve contradicts the paper.")
+    s3 = (
+        f"It contradicts {names(failed)}: the change's interval excludes 0 against the paper's direction."
+        if len(failed)
+        else "Nothing these runs can resolve contradicts the paper."
+    )
     return "<p>" + html.escape(" ".join([s1, s2, s3])) + " " + html.escape(scale_sentence()) + "</p>"
 
 
@@ -1058,7 +1209,17 @@ def cell_resolution(df: pd.DataFrame, metric: str = "test_acc", old_images: int 
         sd = float(np.std(v, ddof=1)) if v.size > 1 else float("nan")
         se_seed = sd / math.sqrt(v.size) if v.size > 1 else float("nan")
         old_img = se_img * math.sqrt(n_img / old_images) if n_img else float("nan")
-        rows.append({"eps": eps, "n": int(v.size), "test images": n_img, "mean": float(v.mean()), "seed std": sd,
-                     "SE seeds": se_seed, "SE images": se_img, "SE": math.hypot(se_seed, se_img) if v.size > 1 else float("nan"),
-                     f"SE, old design ({old_images:,} images)": math.hypot(se_seed, old_img) if v.size > 1 else float("nan")})
+        rows.append(
+            {
+                "eps": eps,
+                "n": int(v.size),
+                "test images": n_img,
+                "mean": float(v.mean()),
+                "seed std": sd,
+                "SE seeds": se_seed,
+                "SE images": se_img,
+                "SE": math.hypot(se_seed, se_img) if v.size > 1 else float("nan"),
+                f"SE, old design ({old_images:,} images)": math.hypot(se_seed, old_img) if v.size > 1 else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)

@@ -119,9 +119,18 @@ def side_by_side(ours: pd.DataFrame, paper_table: pd.DataFrame, metrics: Sequenc
             std = float(s.at[e, f"{col}_std"]) if e in s.index and f"{col}_std" in s.columns else np.nan
             n = int(s.at[e, "n"]) if e in s.index else 0
             d = metric_digits(kd["metric"])
-            rows.append({**kd, "eps": e, "paper": pv, "ours_mean": mean, "ours_std": std, "n": n,
-                         "ours": format_pm(mean, std, digits=d) if n else "not run",
-                         "diff": mean - pv})
+            rows.append(
+                {
+                    **kd,
+                    "eps": e,
+                    "paper": pv,
+                    "ours_mean": mean,
+                    "ours_std": std,
+                    "n": n,
+                    "ours": format_pm(mean, std, digits=d) if n else "not run",
+                    "diff": mean - pv,
+                }
+            )
     out = pd.DataFrame(rows, columns=keys + ["eps", "paper", "ours_mean", "ours_std", "n", "ours", "diff"])
     order = {m: i for i, m in enumerate(P.METRIC_ORDER)}
     out["_o"] = out["metric"].map(lambda m: order.get(m, len(order)))
@@ -144,6 +153,7 @@ def side_by_side(ours: pd.DataFrame, paper_table: pd.DataFrame, metrics: Sequenc
 
 _PAPER_TABLE = {"cifar10": 3, "cifar100": 4, "tinyimagenet": 5}
 _PAPER_MODEL = {"pgd": "resnet56", "deep": "resnet110"}
+
 
 def paper_block(dataset: str, experiment: str = "pgd", spectral_norm="uncontrolled") -> tuple[int | None, pd.DataFrame | None]:
     """The block of the paper's tables that matches our ``experiment`` on ``dataset``: ``(table number, arlib.book.paper.wide(...))``.
@@ -189,15 +199,33 @@ def b2_table(df: pd.DataFrame, eps_a: float = 4, eps_b: float = 16) -> pd.DataFr
         if None in per or float(eps_a) == float(eps_b):
             continue
         g = two_group_std_difference(per[0][0], per[1][0])
-        rows.append({"source": f"ours, {kind} singular values", "first_sum": g["first_sum"], "first_mean": g["first_mean"], "first_n": g["first_n"],
-                     "second_sum": g["second_sum"], "second_mean": g["second_mean"], "second_n": g["second_n"], "note": ""})
+        rows.append(
+            {
+                "source": f"ours, {kind} singular values",
+                "first_sum": g["first_sum"],
+                "first_mean": g["first_mean"],
+                "first_n": g["first_n"],
+                "second_sum": g["second_sum"],
+                "second_mean": g["second_mean"],
+                "second_n": g["second_n"],
+                "note": "",
+            }
+        )
     b = P.b2_quantities()
     for ds in ("cifar10", "cifar100"):
         notes = "; ".join(n for n in b[(b.dataset == ds)]["note"] if n)
-        rows.append({"source": f"paper, {ds.upper()} ResNet-56", "first_sum": P.b2_value(ds, "first", "sum"),
-                     "first_mean": P.b2_value(ds, "first", "mean"), "first_n": P.b2_group_size(ds, "first"),
-                     "second_sum": P.b2_value(ds, "second", "sum"), "second_mean": P.b2_value(ds, "second", "mean"),
-                     "second_n": P.b2_group_size(ds, "second"), "note": ("layer counts implied by sum/mean. " + notes).strip()})
+        rows.append(
+            {
+                "source": f"paper, {ds.upper()} ResNet-56",
+                "first_sum": P.b2_value(ds, "first", "sum"),
+                "first_mean": P.b2_value(ds, "first", "mean"),
+                "first_n": P.b2_group_size(ds, "first"),
+                "second_sum": P.b2_value(ds, "second", "sum"),
+                "second_mean": P.b2_value(ds, "second", "mean"),
+                "second_n": P.b2_group_size(ds, "second"),
+                "note": ("layer counts implied by sum/mean. " + notes).strip(),
+            }
+        )
     out = pd.DataFrame(rows).set_index("source")
     return out
 
@@ -256,8 +284,14 @@ def datasets_overview(profile) -> pd.DataFrame:
     prof = resolve_profile(profile)
     rows = []
     for ds, t in _PAPER_TABLE.items():
-        rows.append({"dataset": ds, "paper table": f"Table {t}", f"in profile {prof.name}": "yes" if ds in prof.datasets else "not run here",
-                     "command (paper settings, GPU)": f"arlib grid --profile paper --datasets {ds}"})
+        rows.append(
+            {
+                "dataset": ds,
+                "paper table": f"Table {t}",
+                f"in profile {prof.name}": "yes" if ds in prof.datasets else "not run here",
+                "command (paper settings, GPU)": f"arlib grid --profile paper --datasets {ds}",
+            }
+        )
     return pd.DataFrame(rows).set_index("dataset")
 
 
@@ -285,28 +319,67 @@ def settings_table(profile, dataset: str = "cifar10") -> pd.DataFrame:
     adv = pgd_cells[0].adv if pgd_cells else cfg.adv
     extra = [s for s in prof.claim_seeds if s not in prof.seeds]
     paper = {
-        "cifar10": ("CIFAR-10, 50,000 train / 10,000 test", "ResNet-56 (Fixup, no BN); ResNet-110 for B.4.1", "pad 4 + random 32x32 crop + horizontal flip",
-                    "256", "200", "0.05, /10 at epochs 100 and 150"),
-        "cifar100": ("CIFAR-100, 50,000 train / 10,000 test", "ResNet-56 (Fixup, no BN); ResNet-110 for B.4.1", "pad 4 + random 32x32 crop + horizontal flip",
-                     "256", "200", "0.05, /10 at epochs 100 and 150"),
-        "tinyimagenet": ("Tiny-ImageNet, 100,000 train / 10,000 val", "WRN-50-2 (BN)", "random resized 56x56 crop + flip",
-                         "256", "90", "0.1, /10 at epochs 30 and 60"),
+        "cifar10": (
+            "CIFAR-10, 50,000 train / 10,000 test",
+            "ResNet-56 (Fixup, no BN); ResNet-110 for B.4.1",
+            "pad 4 + random 32x32 crop + horizontal flip",
+            "256",
+            "200",
+            "0.05, /10 at epochs 100 and 150",
+        ),
+        "cifar100": (
+            "CIFAR-100, 50,000 train / 10,000 test",
+            "ResNet-56 (Fixup, no BN); ResNet-110 for B.4.1",
+            "pad 4 + random 32x32 crop + horizontal flip",
+            "256",
+            "200",
+            "0.05, /10 at epochs 100 and 150",
+        ),
+        "tinyimagenet": (
+            "Tiny-ImageNet, 100,000 train / 10,000 val",
+            "WRN-50-2 (BN)",
+            "random resized 56x56 crop + flip",
+            "256",
+            "90",
+            "0.1, /10 at epochs 30 and 60",
+        ),
     }[dataset]
-    sub = lambda n: "all" if n is None else f"{n} per class"
+
+    def sub(n):
+        return "all" if n is None else f"{n} per class"
+
     rows = [
         ("data", f"{dataset}: train {sub(d.train_per_class)}, test {sub(d.test_per_class)}", paper[0]),
-        ("network", f"{cfg.model.name}" + (" (BN)" if cfg.model.bn else " (Fixup, no BN)") + (f", width x{cfg.model.width}" if cfg.model.width != 1 else "")
-         + f"; deeper net {prof.deep_model.name}", paper[1]),
+        (
+            "network",
+            f"{cfg.model.name}"
+            + (" (BN)" if cfg.model.bn else " (Fixup, no BN)")
+            + (f", width x{cfg.model.width}" if cfg.model.width != 1 else "")
+            + f"; deeper net {prof.deep_model.name}",
+            paper[1],
+        ),
         ("augmentation", "as the paper" if d.augment else "none", paper[2]),
         ("batch size", str(t.batch_size), paper[3]),
         ("epochs", str(t.epochs), paper[4]),
         ("learning rate", f"{t.lr:g}, /10 at epochs {', '.join(map(str, t.milestones)) or '-'}", paper[5]),
         ("optimiser", f"SGD, momentum {t.momentum:g}, weight decay {t.weight_decay:g}", "SGD, momentum 0.9 (weight decay not stated)"),
-        ("adversarial training", f"l_inf PGD, {adv.steps} steps of {adv.alpha:g}/255 (FGSM: one step of size eps)", "l_inf PGD, 10 steps of 2/255 (B.1); FGSM for B.6"),
-        ("defensive strengths eps", ", ".join(f"{x:g}" for x in ((0,) if prof.include_eps0 else ()) + tuple(prof.eps_grid)), "4, 8, 16 (and 0 for Tiny-ImageNet)"),
+        (
+            "adversarial training",
+            f"l_inf PGD, {adv.steps} steps of {adv.alpha:g}/255 (FGSM: one step of size eps)",
+            "l_inf PGD, 10 steps of 2/255 (B.1); FGSM for B.6",
+        ),
+        (
+            "defensive strengths eps",
+            ", ".join(f"{x:g}" for x in ((0,) if prof.include_eps0 else ()) + tuple(prof.eps_grid)),
+            "4, 8, 16 (and 0 for Tiny-ImageNet)",
+        ),
         ("spectral norm targets (B.4.2)", ", ".join(f"{x:g}" for x in prof.spectral_grid) + ", uncontrolled", "1, 3, 5, uncontrolled; clipped every epoch"),
         ("PGD evaluation", f"l_inf radius {e.eps:g}, {e.steps} steps of {e.alpha:g} (0-255 scale)", "radius 8, 10 steps of 2 (D.2)"),
-        ("seeds", ", ".join(map(str, prof.seeds)) + (f"; extra seeds {', '.join(map(str, extra))} at eps {', '.join(f'{x:g}' for x in prof.claim_eps)}" if extra else ""),
-         "not stated (one run per cell)"),
+        (
+            "seeds",
+            ", ".join(map(str, prof.seeds))
+            + (f"; extra seeds {', '.join(map(str, extra))} at eps {', '.join(f'{x:g}' for x in prof.claim_eps)}" if extra else ""),
+            "not stated (one run per cell)",
+        ),
     ]
     return pd.DataFrame(rows, columns=["setting", f"ours ({prof.name})", "paper (App. D)"]).set_index("setting")

@@ -83,16 +83,26 @@ def lab_copies(root: Path, lab_dir: Path, profile: str = BY_NAME["profile"].defa
             previous = lab_dir / PREVIOUS_DIR / f"{name}.{time.strftime('%Y%m%d-%H%M%S')}.ipynb"
             previous.parent.mkdir(exist_ok=True)
             shutil.move(dest, previous)
-            lines.append(f"lab: {dest.name} refreshed from {template.relative_to(root)} (the old copy: {previous.relative_to(root) if previous.is_relative_to(root) else previous})")
+            lines.append(
+                f"lab: {dest.name} refreshed from {template.relative_to(root)} (the old copy: "
+                f"{previous.relative_to(root) if previous.is_relative_to(root) else previous})"
+            )
         nbformat.write(_copy(template, profile), dest)
     return lines
 
 
 def lab_command(lab_dir: Path, chapter: str | None, port: int | None = None, browser: bool = True) -> list[str]:
     """The ``jupyter lab`` command line: served from ``lab_dir`` on 127.0.0.1, ``chapter`` open."""
-    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={lab_dir}", "--ServerApp.ip=127.0.0.1",
-           # no calls home: no news feed, no update check (the book works offline, so does its lab)
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={lab_dir}",
+        "--ServerApp.ip=127.0.0.1",
+        # no calls home: no news feed, no update check (the book works offline, so does its lab)
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI and containers run as root, which jupyter refuses without this
         cmd.append("--ServerApp.allow_root=True")
     if chapter:
@@ -104,8 +114,14 @@ def lab_command(lab_dir: Path, chapter: str | None, port: int | None = None, bro
     return cmd
 
 
-def run_lab(chapter: str | None = None, profile: str = BY_NAME["profile"].default, port: int | None = None,
-            browser: bool = True, lab_dir: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> None:
+def run_lab(
+    chapter: str | None = None,
+    profile: str = BY_NAME["profile"].default,
+    port: int | None = None,
+    browser: bool = True,
+    lab_dir: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+) -> None:
     """Make the working copies, then replace this process with JupyterLab (Ctrl-C stops it, as ``jupyter lab``)."""
     import importlib.util
 

@@ -190,16 +190,11 @@ def wide(table_n: int, dataset=None, model=None, spectral_norm=_ANY) -> pd.DataF
         else:
             df = df[df["spectral_norm"].eq(int(spectral_norm)).fillna(False)]
     if df.empty:
-        raise PaperTableError(
-            f"Table {table_n} has no block dataset={dataset!r} model={model!r} spectral_norm={spectral_norm!r}"
-        )
+        raise PaperTableError(f"Table {table_n} has no block dataset={dataset!r} model={model!r} spectral_norm={spectral_norm!r}")
     keys = df[["dataset", "model", "method"]].astype(str).agg("/".join, axis=1)
     keys = keys + "/sp=" + df["spectral_norm"].astype("string").fillna("-")
     if keys.nunique() > 1:
-        raise PaperTableError(
-            f"Table {table_n}: selection spans several blocks {sorted(keys.unique())}; "
-            "narrow it with dataset=, model= or spectral_norm="
-        )
+        raise PaperTableError(f"Table {table_n}: selection spans several blocks {sorted(keys.unique())}; narrow it with dataset=, model= or spectral_norm=")
     order = {m: i for i, m in enumerate(METRIC_ORDER)}
     if table_n == 1:
         out = df.pivot(index=["attack_eps", "metric"], columns="eps", values="value")
@@ -296,8 +291,7 @@ def consistency_report(acc_tol: float = ACC_TOL, loss_tol: float = LOSS_TOL) -> 
             computed = r[a] - r[b]
             diff = r[name] - computed
             if abs(diff) > tol:
-                out.append({**{k: r[k] for k in keys}, "check": name, "printed": r[name],
-                            "computed": round(computed, 6), "diff": round(diff, 6), "tol": tol})
+                out.append({**{k: r[k] for k in keys}, "check": name, "printed": r[name], "computed": round(computed, 6), "diff": round(diff, 6), "tol": tol})
     cols = keys + ["check", "printed", "computed", "diff", "tol"]
     res = pd.DataFrame(out, columns=cols)
     if not res.empty:

@@ -77,8 +77,9 @@ def parameters_table(markdown: bool = False) -> str:
     head = ("name", "type", "default", "meaning")
     if markdown:
         cell = lambda i, c: (f"`{c}`" if i < 3 else c).replace("|", "\\|")  # noqa: E731
-        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                         + ["| " + " | ".join(cell(i, c) for i, c in enumerate(r)) + " |" for r in rows])
+        return "\n".join(
+            ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(cell(i, c) for i, c in enumerate(r)) + " |" for r in rows]
+        )
     widths = [max(len(r[i]) for r in (head, *rows)) for i in range(3)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3] for r in (head, *rows))
 
@@ -168,15 +169,19 @@ def check_values(values: Mapping[str, Any], lenient: bool = True, known: Mapping
     names = list(known) if known is not None else list(BY_NAME)
     unknown = [k for k in values if k not in names]
     if unknown:
-        raise ConfigError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                          f"the chapter's parameters are {', '.join(names)}")
+        raise ConfigError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; the chapter's parameters are {', '.join(names)}"
+        )
     out = {p.name: p.default for p in PARAMETERS if p.name in names}
     out.update({k: parse_value(k, v, lenient) if k in BY_NAME else v for k, v in values.items()})
     prof = profiles.get(out["profile"]) if "profile" in out else None  # unknown profile: one line naming the choices
     if prof is not None and out.get("dataset") not in (None, *prof.datasets):
         raise ConfigError(f"dataset {out['dataset']!r} is not in profile {prof.name} (it runs {', '.join(prof.datasets)})")
-    for name, ok, rule in (("eps_grid", lambda e: 0 <= e <= 255, "between 0 and 255"), ("seeds", lambda s: s >= 0, "0 or more"),
-                           ("spectral_grid", lambda s: s > 0, "above 0")):
+    for name, ok, rule in (
+        ("eps_grid", lambda e: 0 <= e <= 255, "between 0 and 255"),
+        ("seeds", lambda s: s >= 0, "0 or more"),
+        ("spectral_grid", lambda s: s > 0, "above 0"),
+    ):
         bad = [x for x in out.get(name) or () if not ok(x)]
         if bad:
             raise ConfigError(f"{name} values must be {rule}, got {', '.join(f'{x:g}' for x in bad)}")
@@ -184,6 +189,7 @@ def check_values(values: Mapping[str, Any], lenient: bool = True, known: Mapping
 
 
 # -- book/params.yml -------------------------------------------------------------------------
+
 
 def read_params_file(path: str | os.PathLike) -> dict:
     """The parsed mapping of a params file ({} if it does not exist or is empty)."""
@@ -261,7 +267,9 @@ def check_params(
                 if key == "profile":
                     raise ConfigError(f"{where}: [{section}][{name}] sets 'profile'; use --profile instead")
                 if key not in known:
-                    raise ConfigError(f"{where}: [{section}][{name}] sets {key!r}, which the notebook does not define ({', '.join(sorted(known)) or 'no parameters'})")
+                    raise ConfigError(
+                        f"{where}: [{section}][{name}] sets {key!r}, which the notebook does not define ({', '.join(sorted(known)) or 'no parameters'})"
+                    )
                 try:
                     if key in BY_NAME:
                         parse_value(key, value, lenient=False)
@@ -279,5 +287,4 @@ def check_params(
     return params
 
 
-__all__ = ["Parameter", "PARAMETERS", "parameters_cell", "parameters_table", "parse_value", "check_values",
-           "read_params_file", "check_params"]
+__all__ = ["Parameter", "PARAMETERS", "parameters_cell", "parameters_table", "parse_value", "check_values", "read_params_file", "check_params"]

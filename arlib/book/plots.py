@@ -77,8 +77,14 @@ MAX_WIDTH = 7.6  # inches: at 100 dpi, the book's content column (757 px), so te
 #: Okabe & Ito, "Color Universal Design" (2008): eight colours told apart with every common colour-vision
 #: deficiency. The book draws with no other colour (greys aside); yellow (1.1:1 on white) is never used.
 OKABE_ITO = {
-    "black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73",
-    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7",
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "bluish green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
 }
 #: Series colours in order, those with at least 3:1 contrast on white first (orange and sky blue, about
 #: 2.3:1, only for a sixth and seventh series). ``arbook.mplstyle``'s ``axes.prop_cycle`` is this list.
@@ -257,8 +263,9 @@ def _ours(s: pd.DataFrame, metric: str, label: str, color: str, scale: float = 1
     if f"{metric}_mean" not in s.columns:
         return None
     err = np.abs(scale) * s[f"{metric}_std"].to_numpy(dtype=float)
-    return _Series(label, s["eps"].to_numpy(dtype=float), offset + scale * s[f"{metric}_mean"].to_numpy(dtype=float),
-                   np.where(np.isnan(err), 0.0, err), color, style=style)
+    return _Series(
+        label, s["eps"].to_numpy(dtype=float), offset + scale * s[f"{metric}_mean"].to_numpy(dtype=float), np.where(np.isnan(err), 0.0, err), color, style=style
+    )
 
 
 def _theirs(paper: pd.DataFrame | None, metric: str, label: str, color: str, scale: float = 1.0, offset: float = 0.0) -> _Series | None:
@@ -277,6 +284,7 @@ def _span(v: np.ndarray) -> float:
 def _paper_apart(series: Sequence[_Series]) -> bool:
     """Rule 2: on one axis shared with the other source, the change across ε of some line of ours or of the paper's
     would fill less than :data:`FLAT_SHARE` of the axis, while on an axis of its own source's lines it would not."""
+
     def flat(lines, span):
         return any(0 < _span(s.y) < FLAT_SHARE * span for s in lines)
 
@@ -322,8 +330,17 @@ def _draw(ax, s: _Series, floor: float | None = None):
     if clipped.any():
         from matplotlib.markers import CARETDOWNBASE
 
-        ax.plot(s.x[clipped], np.full(int(clipped.sum()), floor), marker=CARETDOWNBASE, linestyle="none", color=_CLIPPED,
-                markersize=6, clip_on=False, zorder=3, label="error bar continues below the axis")
+        ax.plot(
+            s.x[clipped],
+            np.full(int(clipped.sum()), floor),
+            marker=CARETDOWNBASE,
+            linestyle="none",
+            color=_CLIPPED,
+            markersize=6,
+            clip_on=False,
+            zorder=3,
+            label="error bar continues below the axis",
+        )
 
 
 def _panel(ax, series: Sequence[_Series | None], ylabel: str, log: bool | None = False) -> list:
@@ -391,8 +408,15 @@ def _xs(series: Sequence[_Series | None]) -> list[float]:
 # ----------------------------------------------------------------------------- gaps, losses, errors
 
 
-def gap_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper_label: str = "paper", title: str | None = None,
-               note: str | None = None, label: str = "ours", others: Mapping[str, pd.DataFrame] | None = None):
+def gap_curves(
+    df: pd.DataFrame,
+    paper: pd.DataFrame | None = None,
+    paper_label: str = "paper",
+    title: str | None = None,
+    note: str | None = None,
+    label: str = "ours",
+    others: Mapping[str, pd.DataFrame] | None = None,
+):
     """Loss gap and error gap against ε (Fig. 3a, 6a, 7a, 9a).
 
     Ours: mean over seeds with the seed std as error bars; the paper's block (``arlib.book.paper.wide``;
@@ -405,8 +429,12 @@ def gap_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper_label:
     extra = {k: _summary(v, ["delta_loss", "delta_acc"]) for k, v in (others or {}).items() if v is not None and len(v)}
     fig, axes = _figure(1, 2)
     drawn = []
-    for ax, metric, ylabel, panel in zip(axes[0], ("delta_loss", "delta_acc"), ("loss gap (test − train loss)", "error gap (test − train error, %)"),
-                                         ("(a) generalization gap in loss", "(b) generalization gap in error")):
+    for ax, metric, ylabel, panel in zip(
+        axes[0],
+        ("delta_loss", "delta_acc"),
+        ("loss gap (test − train loss)", "error gap (test − train error, %)"),
+        ("(a) generalization gap in loss", "(b) generalization gap in error"),
+    ):
         series = [_ours(s, metric, label, OURS)]
         series += [_ours(se, metric, lab, SERIES_COLORS[2 + i], alpha=0.8) for i, (lab, se) in enumerate(extra.items())]
         series.append(_theirs(paper, metric, paper_label, PAPER))
@@ -418,8 +446,7 @@ def gap_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper_label:
     return _finish(fig, note, title)
 
 
-def loss_error_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper_label: str = "paper", title: str | None = None,
-                      note: str | None = None):
+def loss_error_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper_label: str = "paper", title: str | None = None, note: str | None = None):
     """Training and test loss, and training and test error rate, against ε (Fig. 3b, 6b, 7b, 9b).
 
     Losses on a log axis where they span decades (the paper's training loss, 0.01-0.1, under ours at 0.3-2);
@@ -430,9 +457,10 @@ def loss_error_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, paper
     colors = {"train": OURS, "test": PAPER}
     drawn = []
     for ax, metrics, ylabel, panel, kw, log in (
-            (axes[0][0], ("train_loss", "test_loss"), "cross-entropy loss", "(a) training and test loss", {}, None),
-            # error rate = 100 - accuracy
-            (axes[0][1], ("train_acc", "test_acc"), "error rate (%)", "(b) training and test error", dict(scale=-1.0, offset=100.0), False)):
+        (axes[0][0], ("train_loss", "test_loss"), "cross-entropy loss", "(a) training and test loss", {}, None),
+        # error rate = 100 - accuracy
+        (axes[0][1], ("train_acc", "test_acc"), "error rate (%)", "(b) training and test error", dict(scale=-1.0, offset=100.0), False),
+    ):
         series = []
         for metric in metrics:
             split = metric.split("_")[0]
@@ -452,7 +480,7 @@ def training_curves(history: pd.DataFrame, note: str | None = None):
         return _footer(_empty(fig, axes), note)
     colors = eps_colors(history["eps"].unique())
     first_seed = history.groupby("eps")["seed"].min().to_dict()
-    for (eps, seed, h), g in history.groupby(["eps", "seed", "hash"]):
+    for (eps, seed, _), g in history.groupby(["eps", "seed", "hash"]):
         main = seed == first_seed.get(eps)
         kw = dict(color=colors[float(eps)], lw=1.6 if main else 0.7, alpha=1.0 if main else 0.5, label=f"ε={eps:g}" if main else None)
         g = g.sort_values("epoch")
@@ -461,8 +489,9 @@ def training_curves(history: pd.DataFrame, note: str | None = None):
                 ax.plot(g["epoch"], g[col], **kw)
     from matplotlib.ticker import MaxNLocator
 
-    for ax, lab, panel in zip(axes[0], ("training loss (adversarial batches)", "test loss (clean)", "test accuracy (%)"),
-                              ("(a) training loss", "(b) test loss", "(c) test accuracy")):
+    for ax, lab, panel in zip(
+        axes[0], ("training loss (adversarial batches)", "test loss (clean)", "test accuracy (%)"), ("(a) training loss", "(b) test loss", "(c) test accuracy")
+    ):
         ax.set_title(panel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
@@ -588,8 +617,10 @@ def prob_loss_histograms(df: pd.DataFrame, bins: int = 30, note: str | None = No
     lrng = _range([a["test_loss"] for _, a in data.values()], q=0.0)
     lrng = (max(lrng[0], 0), lrng[1])
     peaks = []
-    for ax, key, rng, lab in ((axes[0][0], "test_true_prob", (0, 1), "estimated probability of the true class"),
-                              (axes[0][1], "test_loss", lrng, "test loss per example")):
+    for ax, key, rng, lab in (
+        (axes[0][0], "test_true_prob", (0, 1), "estimated probability of the true class"),
+        (axes[0][1], "test_loss", lrng, "test loss per example"),
+    ):
         for e, (_, a) in data.items():
             ax.hist(a[key].astype(np.float64), bins=bins, range=rng, histtype="step", lw=1.6, color=colors[e], label=f"ε={e:g}")
         peaks.append((ax, [_peak(a[key], bins, rng) for _, a in data.values()]))
@@ -606,8 +637,10 @@ def prob_loss_at(df: pd.DataFrame, eps: float, bins: int = 30, note: str | None 
     lrng = (max(lrng[0], 0.0), lrng[1])
     fig, axes = _figure(1, 2)
     peaks = []
-    for ax, key, rng, lab in ((axes[0][0], "test_true_prob", (0.0, 1.0), "estimated probability of the true class"),
-                              (axes[0][1], "test_loss", lrng, "test loss per example")):
+    for ax, key, rng, lab in (
+        (axes[0][0], "test_true_prob", (0.0, 1.0), "estimated probability of the true class"),
+        (axes[0][1], "test_loss", lrng, "test loss per example"),
+    ):
         v = a[key].astype(np.float64)
         ax.hist(v, bins=bins, range=rng, color=color)
         peaks.append((ax, [_peak(x[key], bins, rng) for _, x in data.values()]))
@@ -649,8 +682,7 @@ def _layer_order(df: pd.DataFrame, kind: str) -> list[str]:
     return []
 
 
-def sv_std_per_layer(df: pd.DataFrame, eps_a: float = 4, eps_b: float = 16, kinds: Sequence[str] = ("operator", "reshaped"),
-                     note: str | None = None):
+def sv_std_per_layer(df: pd.DataFrame, eps_a: float = 4, eps_b: float = 16, kinds: Sequence[str] = ("operator", "reshaped"), note: str | None = None):
     """Std of the singular values of every layer at ε = ``eps_a`` and ``eps_b`` (Fig. 5c,d / 11c,d), one panel per kind.
 
     Layers in network order; bars are the mean over seeds with the seed std as error bars.
@@ -674,8 +706,7 @@ def sv_std_per_layer(df: pd.DataFrame, eps_a: float = 4, eps_b: float = 16, kind
     return _finish(fig, note)
 
 
-def sv_std_at(df: pd.DataFrame, eps: float, reference: float | None = None, kinds: Sequence[str] = ("operator", "reshaped"),
-              note: str | None = None):
+def sv_std_at(df: pd.DataFrame, eps: float, reference: float | None = None, kinds: Sequence[str] = ("operator", "reshaped"), note: str | None = None):
     """Per-layer std of singular values at ``eps`` (both kinds), with the smallest ε of ``df`` as an outline for reference; y-axes shared across ε."""
     eps_all = sorted(float(e) for e in df["eps"].unique())
     reference = eps_all[0] if reference is None else float(reference)
@@ -724,14 +755,25 @@ def loss_variation_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, p
     fig, axes = _figure(1, max(len(att), 1), size=(3.8, 3.4))
     s = _summary(df, [f"lv_mean_eps{a:g}" for a in att] + [f"lv_std_eps{a:g}" for a in att])
     for ax, a in zip(axes[0], att):
-        ours = _Series("ours", s["eps"].to_numpy(dtype=float), s[f"lv_mean_eps{a:g}_mean"].to_numpy(dtype=float),
-                       s[f"lv_std_eps{a:g}_mean"].fillna(0).to_numpy(dtype=float), OURS)
+        ours = _Series(
+            "ours",
+            s["eps"].to_numpy(dtype=float),
+            s[f"lv_mean_eps{a:g}_mean"].to_numpy(dtype=float),
+            s[f"lv_std_eps{a:g}_mean"].fillna(0).to_numpy(dtype=float),
+            OURS,
+        )
         theirs = None
         if paper is not None:
             try:
                 pm, ps = paper.loc[(a, "loss_variation_mean")], paper.loc[(a, "loss_variation_std")]
-                theirs = _Series(paper_label, np.array([float(e) + 0.3 for e in pm.index]),  # nudged so the bars do not hide ours
-                                 pm.to_numpy(float), ps.to_numpy(float), PAPER, paper=True)
+                theirs = _Series(
+                    paper_label,
+                    np.array([float(e) + 0.3 for e in pm.index]),  # nudged so the bars do not hide ours
+                    pm.to_numpy(float),
+                    ps.to_numpy(float),
+                    PAPER,
+                    paper=True,
+                )
             except KeyError:
                 pass
         _panel(ax, [ours, theirs], "max loss increase", log=True)
@@ -742,7 +784,10 @@ def loss_variation_curves(df: pd.DataFrame, paper: pd.DataFrame | None = None, p
 
 
 def loss_variation_at(df: pd.DataFrame, eps: float, bins: int = 30, note: str | None = None):
-    """Histograms of the per-example maximal loss variation of the run at ``eps``, one panel per attack radius, mean and std in the titles; axes shared across ε."""
+    """Histograms of the per-example maximal loss variation of the run at ``eps``, one panel per attack radius.
+
+    Mean and std in the titles; axes shared across ε.
+    """
     data, r, a, color = _run_at(df, eps)
     att = _lv_eps(df)
     fig, axes = _figure(1, max(len(att), 1), size=(3.8, 3.2))
@@ -883,9 +928,15 @@ def bound_terms_plot(bound: pd.DataFrame, note: str | None = None):
     with np.errstate(invalid="ignore"):  # the seed std of -inf values: NaN
         s = _summary(b, ["log10_w", "log10_prod", "log10_v", "log10_u_lower_shown", "log10_u"])
     over = " over layers with σ_min > 0" if zero else ""
-    for i, (m, lab) in enumerate((("log10_w", "min ‖w_y − w_ŷ‖₂"), ("log10_prod", f"∏ σ_min (conv layers{over})"),
-                                  ("log10_v", "v_min proxy (l2)"), ("log10_u_lower_shown", f"their product (bound on u_min{over})"),
-                                  ("log10_u", "observed u_min (smallest positive margin)"))):
+    for i, (m, lab) in enumerate(
+        (
+            ("log10_w", "min ‖w_y − w_ŷ‖₂"),
+            ("log10_prod", f"∏ σ_min (conv layers{over})"),
+            ("log10_v", "v_min proxy (l2)"),
+            ("log10_u_lower_shown", f"their product (bound on u_min{over})"),
+            ("log10_u", "observed u_min (smallest positive margin)"),
+        )
+    ):
         _errorbar(ax, s, m, f"(a) {lab}", SERIES_COLORS[i])
     ax.set_ylabel("log10")
     ax.set_title("(a) the margin term's factors")
@@ -1017,7 +1068,7 @@ def _overlaps(fig, renderer, pad: float) -> list[str]:
                     hidden[key] = hidden.get(key, 0) + 1
         if hidden:
             problems.append(f"{what} covers " + ", ".join(f"{k}: {n} point(s)" for k, n in sorted(hidden.items())))
-    for what, box, owner in boxes:
+    for what, _box, owner in boxes:
         if hasattr(owner, "texts") and hasattr(owner, "legend_handles"):
             for t in owner.texts:
                 label = t.get_text()

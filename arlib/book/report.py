@@ -75,8 +75,7 @@ METRICS = ["train_acc", "test_acc", "delta_acc", "train_loss", "test_loss", "del
 CELL_KEYS = ["experiment", "dataset", "model", "method", "eps", "spectral_norm"]
 
 #: The columns of :func:`runs_table`, the list of runs each chapter opens with.
-RUN_COLUMNS = ["short", "eps", "seed", "train_acc", "test_acc", "delta_acc", "train_loss", "test_loss", "delta_loss",
-               "pgd_acc_correct", "train_minutes"]
+RUN_COLUMNS = ["short", "eps", "seed", "train_acc", "test_acc", "delta_acc", "train_loss", "test_loss", "delta_loss", "pgd_acc_correct", "train_minutes"]
 
 _DIGITS = {"acc": 2, "loss": 3, "loss_variation": 4, "lv_": 4, "margin": 3, "sv_": 4}
 
@@ -185,6 +184,7 @@ def network_order(layers: Iterable[str]) -> list[str]:
 
     ``analysis.json`` is written with sorted keys, which puts ``conv1`` after ``blocks.*``.
     """
+
     def key(name: str):
         head = name.split(".")[-1] in _HEADS or name.split(".")[0] in _HEADS
         stage = 2 if head else (1 if "." in name else 0)
@@ -213,11 +213,16 @@ def collapsed_note(df: pd.DataFrame) -> str:
     c = collapsed_runs(df)
     if c.empty:
         return ""
-    items = ", ".join(f"{r.short} (ε {r.eps:g}, seed {r.seed}: "
-                      + ("diverged, loss not finite" if is_diverged({"train_loss": r.train_loss}) else f"train acc {r.train_acc:.1f} %, train loss {r.train_loss:.3f}")
-                      + ")" for r in c.itertuples())
-    return (f"Left out of every mean, error bar and figure as collapsed (a constant classifier: training accuracy within "
-            f"2 points of chance and training loss within 2 % of ln K) or diverged (loss not finite): {items}.")
+    items = ", ".join(
+        f"{r.short} (ε {r.eps:g}, seed {r.seed}: "
+        + ("diverged, loss not finite" if is_diverged({"train_loss": r.train_loss}) else f"train acc {r.train_acc:.1f} %, train loss {r.train_loss:.3f}")
+        + ")"
+        for r in c.itertuples()
+    )
+    return (
+        f"Left out of every mean, error bar and figure as collapsed (a constant classifier: training accuracy within "
+        f"2 points of chance and training loss within 2 % of ln K) or diverged (loss not finite): {items}."
+    )
 
 
 def collapse_evidence(stores: Sequence[str] = ("cpu", "cpu-high", "archive"), root: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -242,11 +247,22 @@ def collapse_evidence(stores: Sequence[str] = ("cpu", "cpu-high", "archive"), ro
                 continue
             branch_last = [v for k, v in norms.items() if k.endswith(".conv2")]
             others = [v for k, v in norms.items() if k != "fc" and not k.endswith(".conv2")]
-            rows.append({"store": name, "run": run.hash[:8], "model": f"{cfg.model.name} w{cfg.model.width} {cfg.model.shortcut}",
-                         "method": cfg.adv.method, "eps": float(cfg.adv.eps), "spectral_norm": cfg.train.spectral_norm, "seed": cfg.train.seed,
-                         "collapsed": is_collapsed(final, _num_classes(cfg)), "train_acc": final.get("train_acc"),
-                         "fc": norms.get("fc"), "branch conv2 (mean)": float(np.mean(branch_last)) if branch_last else np.nan,
-                         "other layers (mean)": float(np.mean(others)) if others else np.nan})
+            rows.append(
+                {
+                    "store": name,
+                    "run": run.hash[:8],
+                    "model": f"{cfg.model.name} w{cfg.model.width} {cfg.model.shortcut}",
+                    "method": cfg.adv.method,
+                    "eps": float(cfg.adv.eps),
+                    "spectral_norm": cfg.train.spectral_norm,
+                    "seed": cfg.train.seed,
+                    "collapsed": is_collapsed(final, _num_classes(cfg)),
+                    "train_acc": final.get("train_acc"),
+                    "fc": norms.get("fc"),
+                    "branch conv2 (mean)": float(np.mean(branch_last)) if branch_last else np.nan,
+                    "other layers (mean)": float(np.mean(others)) if others else np.nan,
+                }
+            )
     df = pd.DataFrame(rows)
     if df.empty or not df["collapsed"].any():
         return pd.DataFrame()
@@ -258,12 +274,25 @@ def collapse_evidence(stores: Sequence[str] = ("cpu", "cpu-high", "archive"), ro
         key = tuple(r[k] for k in keys)
         h = healthy.loc[key] if key in healthy.index else None
         n = int((plain[keys] == pd.Series(dict(zip(keys, key)))).all(axis=1).mul(~plain["collapsed"]).sum())
-        out.append({"store": r["store"], "run": r["run"], "model": r["model"], "method": r["method"], "eps": r["eps"], "seed": r["seed"], "train acc": r["train_acc"],
-                    "fc": r["fc"], "branch conv2": r["branch conv2 (mean)"], "other layers": r["other layers (mean)"],
-                    "healthy runs (n)": n,
-                    "healthy: train acc": h["train_acc"] if h is not None else np.nan, "healthy: fc": h["fc"] if h is not None else np.nan,
-                    "healthy: branch conv2": h["branch conv2 (mean)"] if h is not None else np.nan,
-                    "healthy: other layers": h["other layers (mean)"] if h is not None else np.nan})
+        out.append(
+            {
+                "store": r["store"],
+                "run": r["run"],
+                "model": r["model"],
+                "method": r["method"],
+                "eps": r["eps"],
+                "seed": r["seed"],
+                "train acc": r["train_acc"],
+                "fc": r["fc"],
+                "branch conv2": r["branch conv2 (mean)"],
+                "other layers": r["other layers (mean)"],
+                "healthy runs (n)": n,
+                "healthy: train acc": h["train_acc"] if h is not None else np.nan,
+                "healthy: fc": h["fc"] if h is not None else np.nan,
+                "healthy: branch conv2": h["branch conv2 (mean)"] if h is not None else np.nan,
+                "healthy: other layers": h["other layers (mean)"] if h is not None else np.nan,
+            }
+        )
     return pd.DataFrame(out).round(3)
 
 
@@ -320,9 +349,15 @@ def collect(
                 record_inputs(run.path)
                 rows.append(_row(run, experiment, prof.name))
             except DamagedRunError as e:  # reported by `arlib runs`; the ledger reads the cell as not run, and says why
-                damaged.append({"eps": float(cfg.adv.eps), "seed": int(cfg.train.seed), "hash": cfg.hash,
-                                "spectral_norm": float(cfg.train.spectral_norm) if cfg.train.spectral_norm is not None else None,
-                                "problem": f"{e.path}: {e.reason}"})
+                damaged.append(
+                    {
+                        "eps": float(cfg.adv.eps),
+                        "seed": int(cfg.train.seed),
+                        "hash": cfg.hash,
+                        "spectral_norm": float(cfg.train.spectral_norm) if cfg.train.spectral_norm is not None else None,
+                        "problem": f"{e.path}: {e.reason}",
+                    }
+                )
             continue
         record_inputs(run.path)
         rows.append(_row(run, experiment, prof.name))
@@ -341,10 +376,24 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         margin_cols = [f"{sp}_margin_{k}" for sp in ("train", "test") for k in ("mean", "std", "skewness", "median", "frac_below_zero", "abs_mean")]
-        return pd.DataFrame(columns=["hash", "short", "profile"] + CELL_KEYS + ["seed", "epochs"] + METRICS
-                            + ["collapsed", "commit", "train_minutes", "device", "precision", "data_source", "finished_at", "analysed"] + margin_cols
-                            + ["spectral_complexity", "log10_spectral_complexity", "sv_std_operator", "sv_std_reshaped", "spectral_norms", "sv_cv_operator",
-                               "test_true_prob_mean", "path"])
+        return pd.DataFrame(
+            columns=["hash", "short", "profile"]
+            + CELL_KEYS
+            + ["seed", "epochs"]
+            + METRICS
+            + ["collapsed", "commit", "train_minutes", "device", "precision", "data_source", "finished_at", "analysed"]
+            + margin_cols
+            + [
+                "spectral_complexity",
+                "log10_spectral_complexity",
+                "sv_std_operator",
+                "sv_std_reshaped",
+                "spectral_norms",
+                "sv_cv_operator",
+                "test_true_prob_mean",
+                "path",
+            ]
+        )
     return df.sort_values(["spectral_norm", "eps", "seed"], na_position="last").reset_index(drop=True)
 
 
@@ -501,9 +550,11 @@ def provenance_note(df: pd.DataFrame | Iterable[pd.DataFrame], what: str | None 
     ds = ", ".join(sorted(set(map(str, all_.get("dataset", pd.Series([]))))))
     commits = sorted({_short_commit(str(c)) for c in all_.get("commit", pd.Series(["unknown"]))})
     n = len(all_)
-    note = (f"{head}Runs {hashes} ({n} run{'s' if n != 1 else ''}, profile {profs}"
-            + (f", {ds}" if ds else "")
-            + f", commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}).")
+    note = (
+        f"{head}Runs {hashes} ({n} run{'s' if n != 1 else ''}, profile {profs}"
+        + (f", {ds}" if ds else "")
+        + f", commit{'s' if len(commits) > 1 else ''} {', '.join(commits)})."
+    )
     extra = []
     sources = sorted({str(x) for x in all_.get("data_source", pd.Series([], dtype=str)) if x})
     if sources:
@@ -521,8 +572,10 @@ def dirty_note(commits: Iterable[str]) -> str:
     """The sentence that explains a ``+dirty`` commit, when any of ``commits`` has one; else ""."""
     if not any(str(c).endswith("+dirty") for c in commits):
         return ""
-    return ("+dirty: trained from a checkout whose arlib/ had uncommitted changes at that commit "
-            "(the run's provenance.json records it; rerunning it from a clean checkout gives a new, clean record).")
+    return (
+        "+dirty: trained from a checkout whose arlib/ had uncommitted changes at that commit "
+        "(the run's provenance.json records it; rerunning it from a clean checkout gives a new, clean record)."
+    )
 
 
 def commits_note(df: pd.DataFrame, key: str = "run") -> str:
@@ -566,7 +619,8 @@ def margin_table(df: pd.DataFrame) -> pd.DataFrame:
             if f"{c}_mean" not in s:
                 continue
             rows[(sp, st.replace("abs_mean", "mean |margin|").replace("frac_below_zero", "fraction < 0"))] = [
-                format_pm(m, d, digits=3) for m, d in zip(s[f"{c}_mean"], s[f"{c}_std"])]
+                format_pm(m, d, digits=3) for m, d in zip(s[f"{c}_mean"], s[f"{c}_std"])
+            ]
     out = pd.DataFrame(rows, index=[f"{e:g}" for e in s["eps"]]).T
     out.columns.name = "eps"
     out.index.names = ["split", "statistic"]
@@ -620,16 +674,27 @@ def bound_table(df: pd.DataFrame, data_root=None, gamma: float | None = None) ->
         lu = b.get("log10_u_lower")
         if lu is None and n_zero:
             lu = -math.inf
-        first = max(0.0, 1 - 10 ** lu / g) if (lu is not None and g) else np.nan
-        rows.append({**base, "available": True, "w_min": b["w_min"],
-                     "log10_prod_sigma_min": b["log10_prod_sigma_min"] if b.get("log10_prod_sigma_min") is not None else (-math.inf if n_zero else np.nan),
-                     "n_zero_sigma_min": n_zero, "log10_prod_sigma_min_nonzero": nonzero,
-                     "n_wide": b["n_wide"], "n_layers": b["n_layers"],
-                     "log10_prod_sigma_min_not_wide": b["log10_prod_sigma_min_not_wide"] if b.get("log10_prod_sigma_min_not_wide") is not None else -math.inf,
-                     "v_min": b["v_min"], "v_median": b["v_median"],
-                     "l2_radius_of_eps_ball": float(r["eps"]) / 255 * math.sqrt(b.get("input_dim") or float("nan")),
-                     "u_min": b["u_min"], "gamma": g,
-                     "log10_u_lower": lu, "first_term": first})
+        first = max(0.0, 1 - 10**lu / g) if (lu is not None and g) else np.nan
+        rows.append(
+            {
+                **base,
+                "available": True,
+                "w_min": b["w_min"],
+                "log10_prod_sigma_min": b["log10_prod_sigma_min"] if b.get("log10_prod_sigma_min") is not None else (-math.inf if n_zero else np.nan),
+                "n_zero_sigma_min": n_zero,
+                "log10_prod_sigma_min_nonzero": nonzero,
+                "n_wide": b["n_wide"],
+                "n_layers": b["n_layers"],
+                "log10_prod_sigma_min_not_wide": b["log10_prod_sigma_min_not_wide"] if b.get("log10_prod_sigma_min_not_wide") is not None else -math.inf,
+                "v_min": b["v_min"],
+                "v_median": b["v_median"],
+                "l2_radius_of_eps_ball": float(r["eps"]) / 255 * math.sqrt(b.get("input_dim") or float("nan")),
+                "u_min": b["u_min"],
+                "gamma": g,
+                "log10_u_lower": lu,
+                "first_term": first,
+            }
+        )
     out = pd.DataFrame(rows)
     return out.sort_values(["eps", "seed"], kind="stable", ignore_index=True) if len(out) else out
 
@@ -679,14 +744,26 @@ def sizing_probes(root: str | os.PathLike | None = None) -> pd.DataFrame:
         last = hist[-1] if hist else {}
         f = m.get("final", {})
         n_train = c.data.train_per_class * 10 if c.data.train_per_class else float("nan")
-        rows.append({"run": run.hash[:8], "model": f"{c.model.name} w{c.model.width} {c.model.shortcut}", "images/class": c.data.train_per_class,
-                     "augment": c.data.augment, "batch": c.train.batch_size, "lr": c.train.lr, "warm-up": c.train.warmup_epochs,
-                     "eps": c.adv.eps, "epochs": f"{len(hist)}/{c.train.epochs}", "TFLOP": step_flops(c) * n_train * len(hist) / 1e12,
-                     "train acc": f.get("train_acc", float("nan")), "test acc": f.get("test_acc", last.get("test_acc", float("nan"))),
-                     "loss gap": f.get("delta_loss", float("nan")),
-                     "last epoch: adv. acc / loss": f"{last.get('train_running_acc', float('nan')):.1f} / {last.get('train_running_loss') or float('nan'):.3f}",
-                     "outcome": "finished" if m["status"] == "finished" else m.get("stopped_reason", "stopped"),
-                     "commit": _short_commit(run.read_json("provenance.json").get("git_commit", "unknown"))})
+        rows.append(
+            {
+                "run": run.hash[:8],
+                "model": f"{c.model.name} w{c.model.width} {c.model.shortcut}",
+                "images/class": c.data.train_per_class,
+                "augment": c.data.augment,
+                "batch": c.train.batch_size,
+                "lr": c.train.lr,
+                "warm-up": c.train.warmup_epochs,
+                "eps": c.adv.eps,
+                "epochs": f"{len(hist)}/{c.train.epochs}",
+                "TFLOP": step_flops(c) * n_train * len(hist) / 1e12,
+                "train acc": f.get("train_acc", float("nan")),
+                "test acc": f.get("test_acc", last.get("test_acc", float("nan"))),
+                "loss gap": f.get("delta_loss", float("nan")),
+                "last epoch: adv. acc / loss": f"{last.get('train_running_acc', float('nan')):.1f} / {last.get('train_running_loss') or float('nan'):.3f}",
+                "outcome": "finished" if m["status"] == "finished" else m.get("stopped_reason", "stopped"),
+                "commit": _short_commit(run.read_json("provenance.json").get("git_commit", "unknown")),
+            }
+        )
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).sort_values(["eps", "images/class", "model", "batch", "lr"]).reset_index(drop=True).round(3)

@@ -79,8 +79,7 @@ def notebook_parameters(nb) -> dict[str, Any]:
     return out
 
 
-def chapter_parameters(defaults: dict[str, Any], given: list[tuple[str, str]] | None = None, profile: str | None = None,
-                       train: bool = False) -> dict[str, Any]:
+def chapter_parameters(defaults: dict[str, Any], given: list[tuple[str, str]] | None = None, profile: str | None = None, train: bool = False) -> dict[str, Any]:
     """The values to inject: each ``-p NAME VALUE`` of ``given`` checked against the notebook's ``defaults``
     and the declared types (:func:`arlib.book.params.check_values`), ``--profile`` and ``--train`` folded in.
 
@@ -123,8 +122,15 @@ def _execute(root: Path, name: str, params: dict[str, Any], dest: Path, env: dic
     error = None
     try:
         with _captured_output():  # the kernel's start-up chatter; the notebook holds everything it printed
-            pm.execute_notebook(jupytext.read(root / TEMPLATE_DIR / f"{name}{TEMPLATE_SUFFIX}"), partial, parameters=params,
-                                kernel_name="python3", cwd=str(root), progress_bar=False, log_output=False)
+            pm.execute_notebook(
+                jupytext.read(root / TEMPLATE_DIR / f"{name}{TEMPLATE_SUFFIX}"),
+                partial,
+                parameters=params,
+                kernel_name="python3",
+                cwd=str(root),
+                progress_bar=False,
+                log_output=False,
+            )
     except PapermillExecutionError as e:
         error = f"chapter {name} failed in cell [{e.exec_count}]: {e.ename}: {_one_line(e.evalue)} (the notebook with the error: {dest})"
     except BaseException as e:
@@ -160,8 +166,14 @@ def _train(missing: list[dict]) -> None:
         ensure(cfg, Store.for_profile(m["profile"]), analyse=True, progress=True)
 
 
-def rerun_chapter(name: str, given: list[tuple[str, str]] | None = None, output: str | os.PathLike | None = None,
-                  profile: str | None = None, train: bool = False, root: str | os.PathLike | None = None) -> Path:
+def rerun_chapter(
+    name: str,
+    given: list[tuple[str, str]] | None = None,
+    output: str | os.PathLike | None = None,
+    profile: str | None = None,
+    train: bool = False,
+    root: str | os.PathLike | None = None,
+) -> Path:
     """Execute chapter ``name`` with the parameters ``given`` (``[(name, value), ...]``, as typed) into ``output``.
 
     Checks everything first (chapter, parameters, output folder) and raises a one-line

@@ -35,7 +35,6 @@ def _read_benchmark(path: str | os.PathLike) -> dict | None:
     return json.loads(path.read_text())
 
 
-
 def _benchmark_sections(path: str | os.PathLike, prefix: str) -> list[tuple[str, Mapping]] | None:
     """The sections of a benchmark results file whose names start with ``prefix``; ``None`` if the file is absent."""
     doc = _read_benchmark(path)
@@ -57,21 +56,23 @@ def summary(path: str | os.PathLike = RESULTS) -> pd.DataFrame | None:
     rows = []
     for key, sec in sections:
         loops, peak = sec["loops"], sec["matmul_peak_gflops"][f"threads_{sec['threads']}"]
-        rows.append({
-            "network": key.removeprefix("main_"),
-            "profile": sec.get("profile"),
-            "threads": sec["threads"],
-            "GFLOP / image / step": sec["flops"]["per_image_per_step"] / 1e9,
-            "peer img/s (fp32)": loops["peer"]["images_per_s"],
-            "arlib img/s": loops["arlib"]["images_per_s"],
-            "arlib / peer": loops["arlib"]["ratio_vs_peer"],
-            "peer GFLOP/s": loops["peer"]["gflops_per_s"],
-            "arlib GFLOP/s": loops["arlib"]["gflops_per_s"],
-            "matmul peak fp32 / bf16 GFLOP/s": f"{peak['float32']:.0f} / {peak['bfloat16']:.0f}",
-            "arlib: convs' share of op time": loops["arlib"].get("conv_share_of_op_time"),
-            "arlib / peer if only convs took time": loops["arlib"].get("ceiling_ratio_vs_peer_convs_only"),
-            "load average": ", ".join(f"{x:.1f}" for x in sec.get("load_after", [])),
-        })
+        rows.append(
+            {
+                "network": key.removeprefix("main_"),
+                "profile": sec.get("profile"),
+                "threads": sec["threads"],
+                "GFLOP / image / step": sec["flops"]["per_image_per_step"] / 1e9,
+                "peer img/s (fp32)": loops["peer"]["images_per_s"],
+                "arlib img/s": loops["arlib"]["images_per_s"],
+                "arlib / peer": loops["arlib"]["ratio_vs_peer"],
+                "peer GFLOP/s": loops["peer"]["gflops_per_s"],
+                "arlib GFLOP/s": loops["arlib"]["gflops_per_s"],
+                "matmul peak fp32 / bf16 GFLOP/s": f"{peak['float32']:.0f} / {peak['bfloat16']:.0f}",
+                "arlib: convs' share of op time": loops["arlib"].get("conv_share_of_op_time"),
+                "arlib / peer if only convs took time": loops["arlib"].get("ceiling_ratio_vs_peer_convs_only"),
+                "load average": ", ".join(f"{x:.1f}" for x in sec.get("load_after", [])),
+            }
+        )
     return pd.DataFrame(rows).set_index("network").round(2) if rows else None
 
 
@@ -93,14 +94,18 @@ def bound(path: str | os.PathLike = RESULTS) -> str | None:
             continue
         loops, peak = sec["loops"], sec["matmul_peak_gflops"][f"threads_{sec['threads']}"]
         peer, ours = loops["peer"], loops["arlib"]
-        text = (f"**{key.removeprefix('main_')}** ({sec['threads']} threads): arlib {ours['ratio_vs_peer']:.2f}× the peer. "
-                f"The peer's fp32 step runs at {peer['gflops_per_s']:.0f} GFLOP/s, {100 * peer['gflops_per_s'] / peak['float32']:.0f}% of the "
-                f"fp32 matmul peak ({peak['float32']:.0f}); the bf16 peak is {peak['bfloat16']:.0f}, so the same FLOPs at the bf16 peak would be "
-                f"{peak['bfloat16'] / peer['gflops_per_s']:.2f}× the peer.")
+        text = (
+            f"**{key.removeprefix('main_')}** ({sec['threads']} threads): arlib {ours['ratio_vs_peer']:.2f}× the peer. "
+            f"The peer's fp32 step runs at {peer['gflops_per_s']:.0f} GFLOP/s, {100 * peer['gflops_per_s'] / peak['float32']:.0f}% of the "
+            f"fp32 matmul peak ({peak['float32']:.0f}); the bf16 peak is {peak['bfloat16']:.0f}, so the same FLOPs at the bf16 peak would be "
+            f"{peak['bfloat16'] / peer['gflops_per_s']:.2f}× the peer."
+        )
         if "conv_share_of_op_time" in ours:
-            text += (f" arlib's convolutions take {100 * ours['conv_share_of_op_time']:.0f}% of its op time and run at "
-                     f"{ours['conv_gflops_per_s']:.0f} GFLOP/s ({100 * ours['conv_gflops_per_s'] / peak['bfloat16']:.0f}% of the bf16 peak); "
-                     f"with every other op free it would be {ours['ceiling_ratio_vs_peer_convs_only']:.2f}× the peer.")
+            text += (
+                f" arlib's convolutions take {100 * ours['conv_share_of_op_time']:.0f}% of its op time and run at "
+                f"{ours['conv_gflops_per_s']:.0f} GFLOP/s ({100 * ours['conv_gflops_per_s'] / peak['bfloat16']:.0f}% of the bf16 peak); "
+                f"with every other op free it would be {ours['ceiling_ratio_vs_peer_convs_only']:.2f}× the peer."
+            )
         parts.append(text)
     return "\n\n".join(parts) if parts else None
 
@@ -113,8 +118,16 @@ def levers(path: str | os.PathLike = RESULTS) -> pd.DataFrame | None:
     rows = []
     for _, sec in sections:
         for loop, r in sec["loops"].items():
-            rows.append({"network": sec["net"], "variant": loop, "threads": r["threads"], "img/s": r["images_per_s"],
-                         "GFLOP/s": r.get("gflops_per_s"), "vs first row": r.get("ratio_vs_first")})
+            rows.append(
+                {
+                    "network": sec["net"],
+                    "variant": loop,
+                    "threads": r["threads"],
+                    "img/s": r["images_per_s"],
+                    "GFLOP/s": r.get("gflops_per_s"),
+                    "vs first row": r.get("ratio_vs_first"),
+                }
+            )
     return pd.DataFrame(rows).set_index(["network", "variant"]).round(2) if rows else None
 
 
@@ -128,7 +141,10 @@ def quality(path: str | os.PathLike = RESULTS) -> pd.DataFrame | None:
         if "runs" not in sec:
             continue
         runs = pd.DataFrame(sec["runs"])
-        setting = f"{sec['net']}, {sec['n_train']} train / {sec['n_test']} test images, {sec['epochs']} epochs, eps {sec.get('eps', 8)}, {runs['seed'].nunique()} seeds"
+        setting = (
+            f"{sec['net']}, {sec['n_train']} train / {sec['n_test']} test images, "
+            f"{sec['epochs']} epochs, eps {sec.get('eps', 8)}, {runs['seed'].nunique()} seeds"
+        )
         for loop, g in runs.groupby("loop", sort=False):
             row = {"section": key, "setting": setting, "loop": loop}
             for col in ("train_acc", "test_acc", "pgd_acc_all", "pgd_acc_correct", "train_seconds"):

@@ -53,6 +53,7 @@ def stamp_text(stamp: dict[str, str]) -> str:
 
 # -- the Sphinx extension ---------------------------------------------------------------------
 
+
 def _current_stamp(app) -> dict[str, str]:
     raw = os.environ.get(STAMP_ENV)
     if raw:

@@ -51,8 +51,7 @@ ENTRY_POINTS = (
 
 # MathJax's es5 folder also holds other combined bundles and the SVG output (14 MB we never
 # load); keep the one bundle Sphinx loads and every component it may pull in lazily.
-_MATHJAX_KEEP = ("tex-mml-chtml.js", "input", "output/chtml", "output/chtml.js", "ui",
-                 "a11y", "sre", "adaptors", "core.js", "startup.js", "loader.js")
+_MATHJAX_KEEP = ("tex-mml-chtml.js", "input", "output/chtml", "output/chtml.js", "ui", "a11y", "sre", "adaptors", "core.js", "startup.js", "loader.js")
 
 
 class VendorError(ArlibError):
@@ -76,10 +75,8 @@ def is_vendored(root: Path) -> bool:
 def _npm_pack(spec: str, workdir: Path) -> Path:
     npm = shutil.which("npm")
     if npm is None:
-        raise VendorError("npm is not installed; it is needed once to fetch MathJax and the "
-                          "widget embedder (apt-get install npm)")
-    proc = subprocess.run([npm, "pack", spec, "--silent"], cwd=workdir, capture_output=True,
-                          text=True, timeout=300)
+        raise VendorError("npm is not installed; it is needed once to fetch MathJax and the widget embedder (apt-get install npm)")
+    proc = subprocess.run([npm, "pack", spec, "--silent"], cwd=workdir, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise VendorError(f"npm pack {spec} failed: {last}")

@@ -31,8 +31,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
+
+if TYPE_CHECKING:  # the figure type only names what the callers pass
+    import matplotlib.figure
 from IPython.display import Image
 
 FigureSource = Mapping[float, "matplotlib.figure.Figure"] | Callable[[float], "matplotlib.figure.Figure"]
@@ -43,8 +47,10 @@ def _label(eps: float) -> str:
 
 
 DESCRIPTION = "ε (in /255)"  # what the slider sets, in the paper's unit: ε/255 of the pixel range
-TOOLTIP = ("Defensive strength ε of the network whose figure is shown, in units of 1/255 of the pixel range. "
-           "Drag the handle or use the arrow keys; the value beside the track is read-only.")
+TOOLTIP = (
+    "Defensive strength ε of the network whose figure is shown, in units of 1/255 of the pixel range. "
+    "Drag the handle or use the arrow keys; the value beside the track is read-only."
+)
 
 # ipywidgets 8 (controls 2.0) slider geometry, px: the description's right margin (2 x inline margin), the track
 # container's side margins (handle size / 2 - 2 x border width) and the readout's (min-width: inline width short / 2 -
@@ -63,9 +69,10 @@ def _ticks_html(labels: list[str], description: str) -> str:
     n = len(labels)
     ticks = "".join(
         f'<span class="arbook-eps-tick" style="{common}left:calc({left}px + (100% - {left + right}px) * {k / max(n - 1, 1):.6g});'
-        f'transform:translateX(-50%);">{lab}</span>' for k, lab in enumerate(labels))
-    readonly = (f'<span class="arbook-eps-readonly" style="{common}right:0;width:{g["readout"]}px;text-align:center;'
-                f'font-style:italic;">read-only</span>')
+        f'transform:translateX(-50%);">{lab}</span>'
+        for k, lab in enumerate(labels)
+    )
+    readonly = f'<span class="arbook-eps-readonly" style="{common}right:0;width:{g["readout"]}px;text-align:center;font-style:italic;">read-only</span>'
     return f'{description}<span aria-hidden="true">{ticks}{readonly}</span>'
 
 
@@ -126,8 +133,7 @@ def eps_explorer(
             try:
                 fig = figures_by_eps[eps]
             except KeyError:
-                raise ValueError(f"no figure for ε = {_label(eps)}; have "
-                                 f"{', '.join(map(_label, figures_by_eps))}") from None
+                raise ValueError(f"no figure for ε = {_label(eps)}; have {', '.join(map(_label, figures_by_eps))}") from None
         out = widgets.Output()
         # Written straight into the model state (not captured from a `with out:` block),
         # so the saved widget state carries the image whatever executes the notebook.
