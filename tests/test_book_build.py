@@ -132,7 +132,8 @@ def test_recorded_inputs_are_part_of_the_stamp(small_book: Path):
     _notebook(
         root / "notebooks" / "alpha.md",
         'profile = "smoke"',
-        "from arlib.book.build import record_inputs\nimport json\nrecord_inputs('results/run1')\nprint(json.load(open('results/run1/metrics.json'))['acc'])",
+        "from arlib.book.handshake import record_inputs\nimport json\n"
+        "record_inputs('results/run1')\nprint(json.load(open('results/run1/metrics.json'))['acc'])",
     )
     build_book("smoke", root=root, html=False)
     meta = json.loads((root / "book" / "executed" / "alpha.ipynb").read_text())["metadata"]["arbook"]

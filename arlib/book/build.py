@@ -51,7 +51,7 @@ from pathlib import Path
 from ..errors import ArlibError
 from ..profiles import DEFAULT_BOOK_PROFILE, PROFILES
 from .handshake import CHAPTER_ENV, INPUTS_ENV, inputs_fingerprint
-from .params import check_params, read_params_file
+from .params import check_params, notebook_parameters, read_params_file
 from .stamp import STAMP_ENV, build_stamp
 
 EXECUTED_DIR = "book/executed"
@@ -112,10 +112,21 @@ def toc_chapters(root: Path) -> list[str]:
     return found
 
 
-def load_params(path: Path, profile: str, chapters: list[str]) -> dict[str, dict]:
-    """Per-chapter parameters for ``profile``: ``default`` entries, then the profile's (checked by :mod:`arlib.book.params`)."""
+def load_params(path: Path, profile: str, chapters: list[str], templates: Path | None = None) -> dict[str, dict]:
+    """Per-chapter parameters for ``profile``: ``default`` entries, then the profile's (checked by :mod:`arlib.book.params`).
+
+    ``templates``: the folder of the chapter notebooks; each entry is then checked against its own notebook's
+    parameters cell (its names and default kinds), else against the declared chapter parameters.
+    """
     data = read_params_file(path) if path.is_file() else {}
-    return check_params(data, profile, chapters, list(PROFILES), where=str(path))
+    defaults = None
+    if templates is not None:
+        import jupytext
+
+        defaults = {
+            n: notebook_parameters(jupytext.read(templates / f"{n}{TEMPLATE_SUFFIX}")) for n in chapters if (templates / f"{n}{TEMPLATE_SUFFIX}").is_file()
+        }
+    return check_params(data, profile, chapters, list(PROFILES), defaults=defaults, where=str(path))
 
 
 def _arlib_dir(root: Path) -> Path:
@@ -443,7 +454,7 @@ def build_book(
         if unknown:
             raise BookError(f"unknown chapter(s) {', '.join(unknown)}; the book has {', '.join(all_chapters)}")
     selected = chapters or all_chapters
-    params = load_params(root / params_path, profile, all_chapters)
+    params = load_params(root / params_path, profile, all_chapters, root / TEMPLATE_DIR)
     with build_lock(root):
         removed = clear_partial_outputs(root, all_chapters)
         if removed:

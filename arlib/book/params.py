@@ -25,6 +25,8 @@ and returns the parameters of one profile.
 
 from __future__ import annotations
 
+import ast
+
 import json
 import math
 import os
@@ -227,6 +229,22 @@ def _kind(value: Any) -> str | None:
     return None
 
 
+def notebook_parameters(nb) -> dict[str, Any]:
+    """The names and default values of a notebook's ``parameters`` cell (literal assignments, read with ``ast``)."""
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    if not cells:
+        return {}
+    out: dict[str, Any] = {}
+    for node in ast.parse(cells[0].source).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else getattr(node, "target", None)
+        if isinstance(target, ast.Name) and getattr(node, "value", None) is not None:
+            try:
+                out[target.id] = ast.literal_eval(node.value)
+            except ValueError:
+                out[target.id] = None
+    return out
+
+
 def check_params(
     data: Any,
     profile: str,
@@ -287,4 +305,14 @@ def check_params(
     return params
 
 
-__all__ = ["Parameter", "PARAMETERS", "parameters_cell", "parameters_table", "parse_value", "check_values", "read_params_file", "check_params"]
+__all__ = [
+    "Parameter",
+    "PARAMETERS",
+    "notebook_parameters",
+    "parameters_cell",
+    "parameters_table",
+    "parse_value",
+    "check_values",
+    "read_params_file",
+    "check_params",
+]

@@ -22,7 +22,6 @@ The output notebook is signed as trusted (what ``jupyter trust`` does), so Jupyt
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import tempfile
@@ -33,7 +32,7 @@ from typing import Any
 from ..errors import ConfigError
 from .handshake import CHAPTER_ENV
 from .build import TEMPLATE_DIR, TEMPLATE_SUFFIX, BookError, _captured_output, _one_line, find_root, toc_chapters
-from .params import check_values
+from .params import check_values, notebook_parameters
 
 __all__ = ["book_root", "resolve_chapter", "notebook_parameters", "chapter_parameters", "rerun_chapter"]
 
@@ -61,22 +60,6 @@ def resolve_chapter(root: Path, name: str) -> str:
     if not (root / TEMPLATE_DIR / f"{found[0]}{TEMPLATE_SUFFIX}").is_file():
         raise ConfigError(f"chapter {found[0]} has no notebook {TEMPLATE_DIR}/{found[0]}{TEMPLATE_SUFFIX} yet")
     return found[0]
-
-
-def notebook_parameters(nb) -> dict[str, Any]:
-    """The names and default values of a notebook's ``parameters`` cell (literal assignments, read with ``ast``)."""
-    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
-    if not cells:
-        return {}
-    out: dict[str, Any] = {}
-    for node in ast.parse(cells[0].source).body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else getattr(node, "target", None)
-        if isinstance(target, ast.Name) and getattr(node, "value", None) is not None:
-            try:
-                out[target.id] = ast.literal_eval(node.value)
-            except ValueError:
-                out[target.id] = None
-    return out
 
 
 def chapter_parameters(defaults: dict[str, Any], given: list[tuple[str, str]] | None = None, profile: str | None = None, train: bool = False) -> dict[str, Any]:
