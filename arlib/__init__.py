@@ -19,13 +19,14 @@ Three layers, one job per module:
   (margins, loss variation, PGD accuracy), ``bound`` (Theorem 3.1's terms), ``intervals``
   (the intervals, resolution and Holm adjustment of the verdicts). Training uses
   the first two (clipping, the final PGD evaluation), so these two layers import each other;
-* book, the subpackage ``arlib.book``: ``paper``, ``report``, ``compare``, ``speed``,
-  ``claims``, ``plots``, ``widgets``, ``chapter``, ``handshake`` (what a chapter tells the build it read), ``build``, ``params`` (the chapters' parameters,
-  ``book/params.yml``), ``rerun`` (``arlib chapter``: one chapter through papermill), ``lab``
-  (``arlib lab``: the chapters as notebooks in JupyterLab),
-  ``stamp`` (the build stamp in every page's footer), ``offline_search`` (search from the disk
-  copy), ``vendor`` (see
-  :mod:`arlib.book`). It imports the other two layers and is never imported by them
+* book, the subpackage ``arlib.book``. What a chapter shows: ``paper``, ``report``, ``compare``,
+  ``speed``, ``claims``, ``plots``, ``widgets``, ``chapter``; the two contracts it shares with the
+  build: ``handshake`` (what a chapter tells the build it read) and ``params`` (the chapters'
+  parameters, ``book/params.yml``); how the book is built, the subpackage ``build``, which the
+  content never imports: ``pipeline`` (``arlib book``), ``rerun`` (``arlib chapter``: one chapter
+  through papermill), ``lab`` (``arlib lab``: the chapters as notebooks in JupyterLab), ``stamp``
+  (the build stamp in every page's footer), ``offline_search`` (search from the disk copy),
+  ``vendor`` (see :mod:`arlib.book`). It imports the other two layers and is never imported by them
   (``tests/test_layers.py``).
 
 ``cli`` is the ``arlib`` command over all three; it reaches the book layer only inside

@@ -355,7 +355,7 @@ def _repair(args) -> int:
 
 
 def cmd_book(args) -> int:
-    from .book.build import build_book
+    from .book.build.pipeline import build_book
 
     chapters = None
     if args.chapters is not None:
@@ -364,14 +364,14 @@ def cmd_book(args) -> int:
             raise ConfigError(f"--chapters {args.chapters!r} names no chapter")
     build_book(profile=args.profile, chapters=chapters, params_path=args.params, force=args.force, root=args.root, html=not args.no_html, strict=args.strict)
     if args.serve is not None:
-        from .book.build import serve_book
+        from .book.build.pipeline import serve_book
 
         serve_book(root=args.root, port=args.serve)
     return 0
 
 
 def cmd_chapter(args) -> int:
-    """``arlib chapter``: one chapter through papermill, its parameters checked first (:mod:`arlib.book.rerun`)."""
+    """``arlib chapter``: one chapter through papermill, its parameters checked first (:mod:`arlib.book.build.rerun`)."""
     if args.params:
         from .book.params import parameters_table
 
@@ -379,15 +379,15 @@ def cmd_chapter(args) -> int:
         return 0
     if not args.chapter:
         raise ConfigError("name a chapter (e.g. arlib chapter B5_smoothing), or --params to list the parameters")
-    from .book.rerun import rerun_chapter
+    from .book.build.rerun import rerun_chapter
 
     rerun_chapter(args.chapter, args.p, args.output, profile=args.profile, train=args.train, root=args.root)
     return 0
 
 
 def cmd_lab(args) -> int:
-    """``arlib lab``: the chapters as notebooks in JupyterLab (:mod:`arlib.book.lab`)."""
-    from .book.lab import run_lab
+    """``arlib lab``: the chapters as notebooks in JupyterLab (:mod:`arlib.book.build.lab`)."""
+    from .book.build.lab import run_lab
 
     run_lab(args.chapter, profile=args.profile, port=args.port, browser=not args.no_browser, lab_dir=args.dir, root=args.root)
     return 0

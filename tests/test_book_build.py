@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from arlib.book.build import BookError, build_book, load_params, toc_chapters
+from arlib.book.build.pipeline import BookError, build_book, load_params, toc_chapters
 from arlib.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ def _outputs(nb_path: Path) -> str:
 
 @pytest.mark.book
 def test_incremental_build(small_book: Path, capsys):
-    from arlib.book.vendor import ensure_vendored
+    from arlib.book.build.vendor import ensure_vendored
 
     ensure_vendored(REPO)  # the small book links to the repository's vendored files
     root = small_book
@@ -237,7 +237,7 @@ def test_one_book_command_line_with_the_profiles_default():
     args = build_parser().parse_args(["book"])
     assert args.profile == profiles.DEFAULT_BOOK_PROFILE and args.params == "book/params.yml" and args.root is None
     assert build_parser().parse_args(["book", "--profile", "smoke", "--chapters", "B5_smoothing"]).chapters == "B5_smoothing"
-    import arlib.book.build as build
+    import arlib.book.build.pipeline as build
 
     assert not hasattr(build, "main")  # `arlib book` is the only command line of the build
     assert build.build_book.__defaults__[0] == profiles.DEFAULT_BOOK_PROFILE
@@ -272,7 +272,7 @@ def test_repository_chapters_are_myst_notebooks_with_a_parameters_cell():
 
 def test_chapter_inputs_hash_follows_the_results_root_and_file_contents(tmp_path, monkeypatch):
     # Issue 12, item 5: a book built from one store must not call itself up to date for another.
-    from arlib.book.build import _inputs_hash
+    from arlib.book.build.pipeline import _inputs_hash
 
     run = tmp_path / "a" / "cpu" / "runs" / "0123456789abcdef"
     run.mkdir(parents=True)
@@ -313,7 +313,7 @@ def test_chapter_captions_are_numbered_per_kind_with_runs_and_command(monkeypatc
 def test_parameter_cells_are_removed_from_the_page():
     import nbformat
 
-    from arlib.book.build import hide_parameter_cells
+    from arlib.book.build.pipeline import hide_parameter_cells
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [
@@ -332,7 +332,7 @@ def test_parameter_cells_are_removed_from_the_page():
 def test_build_stamp_names_commit_date_and_profile(tmp_path):
     import datetime as dt
 
-    from arlib.book.stamp import build_stamp, stamp_text
+    from arlib.book.build.stamp import build_stamp, stamp_text
 
     stamp = build_stamp(REPO, "cpu", today=dt.date(2026, 12, 1))
     assert stamp["date"] == "2026-12-01" and stamp["profile"] == "cpu"

@@ -285,7 +285,7 @@ def test_every_page_carries_the_build_stamp():
         for p in PAGES
         if _stamp_profile(p.read_text(encoding="utf-8")) is None and not _REDIRECT.search(p.read_text(encoding="utf-8"))
     ]  # index.html only redirects to the root page
-    assert not missing, f"pages without the build stamp (arlib.book.stamp): {missing}"
+    assert not missing, f"pages without the build stamp (arlib.book.build.stamp): {missing}"
 
 
 @needs_build
@@ -336,7 +336,7 @@ def test_book_server_serves_the_build():
     import threading
     import urllib.request
 
-    from arlib.book.build import book_server
+    from arlib.book.build.pipeline import book_server
 
     if HTML.resolve() != (REPO / "_build" / "html").resolve():
         pytest.skip("arlib book --serve serves the repository's own build")

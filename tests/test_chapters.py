@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _chapters():
-    from arlib.book.build import toc_chapters
+    from arlib.book.build.pipeline import toc_chapters
 
     return toc_chapters(REPO)
 
@@ -28,7 +28,7 @@ def _chapters():
 def test_every_chapter_holds_the_declared_parameters_cell():
     import jupytext
 
-    from arlib.book.rerun import notebook_parameters
+    from arlib.book.build.rerun import notebook_parameters
 
     for name in _chapters():
         nb = jupytext.read(REPO / "notebooks" / f"{name}.md")
@@ -115,7 +115,7 @@ def test_chapter_params_lists_name_type_default_and_meaning(capsys):
 
 
 def test_chapter_parameters_fold_in_profile_and_train():
-    from arlib.book.rerun import chapter_parameters
+    from arlib.book.build.rerun import chapter_parameters
 
     defaults = {p.name: p.default for p in P.PARAMETERS}
     assert chapter_parameters(defaults, [("eps_grid", "0,8,16")], "cpu-high", train=True) == {
@@ -137,7 +137,7 @@ def test_params_yml_is_checked_against_the_declared_parameters_before_any_chapte
         bad = tmp_path / "params.yml"
         bad.write_text(text)
         with pytest.raises(ConfigError, match=r"\A[^\n]*\Z") as e:
-            from arlib.book.build import load_params
+            from arlib.book.build.pipeline import load_params
 
             load_params(bad, "cpu", chapters)  # what `arlib book` calls before executing anything
         assert needle in str(e.value), str(e.value)
@@ -219,7 +219,7 @@ def test_live_markdown_turns_dropdowns_into_details():
 def test_lab_copies_are_plain_notebooks_made_once(tmp_path):
     import nbformat
 
-    from arlib.book.lab import lab_command, lab_copies
+    from arlib.book.build.lab import lab_command, lab_copies
 
     lab = tmp_path / "lab"
     assert lab_copies(REPO, lab) == []

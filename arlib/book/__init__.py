@@ -11,10 +11,11 @@ them (``tests/test_layers.py`` checks it). Modules, one job each:
 * ``claims`` - Appendix B's claims tested on our runs (the ledger);
 * ``plots`` - the figures; ``widgets`` - the ε slider that also works in static HTML;
 * ``chapter`` - what every chapter notebook does around its figures (``setup``, ``show``);
-* ``handshake`` - what a running chapter tells the build (its name, the runs it read); the
-  content above imports it, never the build (a contract of ``lint-imports``);
-* ``build`` - execute the chapters that changed and run Jupyter Book (``arlib book``);
-  ``params`` - read and check ``book/params.yml``; ``stamp`` - the build stamp (commit, date,
-  profile) in every page's footer; ``offline_search`` - search with snippets from the disk copy;
-  ``vendor`` - the JavaScript the offline HTML serves itself.
+* ``handshake`` - what a running chapter tells the build (its name, the runs it read) and
+  ``params`` - the chapters' parameters and their checks: the two contracts both sides share;
+* ``build`` (a subpackage the modules above never import, a ``lint-imports`` contract) - how
+  the book is built and rerun: ``pipeline`` (``arlib book``: execute the chapters that changed,
+  run Jupyter Book), ``rerun`` (``arlib chapter``), ``lab`` (``arlib lab``), ``stamp`` (the build
+  stamp in every page's footer), ``offline_search`` (search snippets from the disk copy),
+  ``vendor`` (the JavaScript the offline HTML serves itself).
 """

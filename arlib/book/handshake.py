@@ -1,6 +1,6 @@
 """The handshake between a book build and the chapters it executes.
 
-``arlib book`` (:mod:`arlib.book.build`) runs each chapter with two environment variables set:
+``arlib book`` (:mod:`arlib.book.build.pipeline`) runs each chapter with two environment variables set:
 ``$ARBOOK_CHAPTER``, the chapter's name (its figure and table numbers), and
 ``$ARBOOK_INPUTS_FILE``, a file the chapter appends every results folder it reads to
 (:func:`record_inputs`). The build hashes those folders' result files

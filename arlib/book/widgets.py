@@ -9,7 +9,7 @@ with one piece of code:
 * in the executed notebook, whose widget state papermill/nbclient save
   (``store_widget_state``);
 * in the built HTML, where myst-nb writes that state into the page and the locally served
-  ``@jupyter-widgets/html-manager`` renders it (see :mod:`arlib.book.vendor`).
+  ``@jupyter-widgets/html-manager`` renders it (see :mod:`arlib.book.build.vendor`).
 
 Every figure is rendered to PNG once, when the widget is built; nothing is recomputed when
 the slider moves.

@@ -21,7 +21,7 @@ with jupyterlab_widgets 3.0.x); MathJax 3.2.2 is what Sphinx 7's default CDN URL
 (``mathjax@3``) resolves to. ``VERSIONS.json`` records what is there; a mismatch or a
 missing file triggers a fresh fetch.
 
-Usage: ``python -m arlib.book.vendor [--force]`` (:func:`arlib.book.build.build_book` calls :func:`ensure_vendored`).
+Usage: ``python -m arlib.book.build.vendor [--force]`` (:func:`arlib.book.build.build_book` calls :func:`ensure_vendored`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from ..errors import ArlibError
+from ...errors import ArlibError
 
 PACKAGES = {
     "mathjax": "3.2.2",
@@ -136,7 +136,7 @@ def ensure_vendored(root: Path, force: bool = False, quiet: bool = False) -> Pat
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m arlib.book.vendor", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m arlib.book.build.vendor", description=__doc__.split("\n")[0])
     parser.add_argument("--root", default=".", help="repository root (default: .)")
     parser.add_argument("--force", action="store_true", help="fetch even if present")
     args = parser.parse_args(argv)

@@ -48,10 +48,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..errors import ArlibError
-from ..profiles import DEFAULT_BOOK_PROFILE, PROFILES
-from .handshake import CHAPTER_ENV, INPUTS_ENV, inputs_fingerprint
-from .params import check_params, notebook_parameters, read_params_file
+from ...errors import ArlibError
+from ...profiles import DEFAULT_BOOK_PROFILE, PROFILES
+from ..handshake import CHAPTER_ENV, INPUTS_ENV, inputs_fingerprint
+from ..params import check_params, notebook_parameters, read_params_file
 from .stamp import STAMP_ENV, build_stamp
 
 EXECUTED_DIR = "book/executed"
@@ -132,7 +132,7 @@ def load_params(path: Path, profile: str, chapters: list[str], templates: Path |
 def _arlib_dir(root: Path) -> Path:
     """The arlib package the kernels import: the one in the book's root if there is one."""
     local = root / "arlib"
-    return local if (local / "__init__.py").is_file() else Path(__file__).resolve().parents[1]
+    return local if (local / "__init__.py").is_file() else Path(__file__).resolve().parents[2]
 
 
 def arlib_sources_hash(root: Path) -> str:
@@ -343,7 +343,7 @@ def _jupyter_book() -> list[str]:
 def run_jupyter_book(root: Path, strict: bool = False, all_pages: bool = False, stamp: dict[str, str] | None = None) -> tuple[float, list[str]]:
     """``jupyter-book build <root>``, incremental unless ``all_pages``.
 
-    ``stamp``: the build stamp every page's footer shows (:mod:`arlib.book.stamp`).
+    ``stamp``: the build stamp every page's footer shows (:mod:`arlib.book.build.stamp`).
     Returns the seconds it took and the warning lines.
     """
     env = dict(os.environ)

@@ -1,6 +1,6 @@
 """The build stamp under every page of the book: the commit, the date and the profile it was built from.
 
-``arlib book`` (:mod:`arlib.book.build`) puts the stamp in ``$ARBOOK_BUILD_STAMP`` for the
+``arlib book`` (:mod:`arlib.book.build.pipeline`) puts the stamp in ``$ARBOOK_BUILD_STAMP`` for the
 ``jupyter-book build`` it runs; this module is also the Sphinx extension (listed in
 ``_config.yml``) that appends it to the theme's footer of every page. A ``jupyter-book build``
 run by hand gets a stamp computed here, with the profile read from the executed chapters.
@@ -18,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-from ..gitinfo import commit_of
+from ...gitinfo import commit_of
 
 STAMP_ENV = "ARBOOK_BUILD_STAMP"
 BOOK_SOURCES = ("arlib", "notebooks", "book", "_config.yml", "_toc.yml")

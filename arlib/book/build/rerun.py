@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from .handshake import CHAPTER_ENV
-from .build import TEMPLATE_DIR, TEMPLATE_SUFFIX, BookError, _captured_output, _one_line, find_root, toc_chapters
-from .params import check_values, notebook_parameters
+from ...errors import ConfigError
+from ..handshake import CHAPTER_ENV
+from .pipeline import TEMPLATE_DIR, TEMPLATE_SUFFIX, BookError, _captured_output, _one_line, find_root, toc_chapters
+from ..params import check_values, notebook_parameters
 
 __all__ = ["book_root", "resolve_chapter", "notebook_parameters", "chapter_parameters", "rerun_chapter"]
 
@@ -45,7 +45,7 @@ def book_root(root: str | os.PathLike | None = None) -> Path:
     try:
         return find_root()
     except BookError:
-        return find_root(Path(__file__).resolve().parents[2])
+        return find_root(Path(__file__).resolve().parents[3])
 
 
 def resolve_chapter(root: Path, name: str) -> str:
@@ -138,10 +138,10 @@ def _execute(root: Path, name: str, params: dict[str, Any], dest: Path, env: dic
 
 def _train(missing: list[dict]) -> None:
     """Train and analyse each run of ``missing`` (lines of :data:`arlib.book.chapter.MISSING_ENV`), one progress bar per run."""
-    from ..config import RunConfig
-    from ..grid import ensure
-    from ..store import Store
-    from .chapter import _cell
+    from ...config import RunConfig
+    from ...grid import ensure
+    from ...store import Store
+    from ..chapter import _cell
 
     for i, m in enumerate(missing, 1):
         cfg = RunConfig.from_dict(m["config"])
@@ -165,7 +165,7 @@ def rerun_chapter(
     """
     import jupytext
 
-    from .chapter import MISSING_ENV
+    from ..chapter import MISSING_ENV
 
     root = book_root(root)
     name = resolve_chapter(root, name)

@@ -32,8 +32,8 @@ import sys
 import time
 from pathlib import Path
 
-from .build import TEMPLATE_DIR, TEMPLATE_SUFFIX, toc_chapters
-from .params import BY_NAME, check_values
+from .pipeline import TEMPLATE_DIR, TEMPLATE_SUFFIX, toc_chapters
+from ..params import BY_NAME, check_values
 from .rerun import book_root, resolve_chapter
 
 __all__ = ["LAB_DIR", "lab_copies", "lab_command", "run_lab"]
@@ -125,7 +125,7 @@ def run_lab(
     """Make the working copies, then replace this process with JupyterLab (Ctrl-C stops it, as ``jupyter lab``)."""
     import importlib.util
 
-    from ..errors import ConfigError
+    from ...errors import ConfigError
 
     root = book_root(root)
     chapter = resolve_chapter(root, chapter) if chapter else toc_chapters(root)[0]
