@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .attacks import attack_context, pgd
-from .config import to_jsonable
+from .config import from_255, to_jsonable
 from .data import Split
 
 __all__ = [
@@ -326,8 +326,8 @@ def loss_variation(
         if eps255 == 0 or len(split) == 0:
             result[eps255] = np.zeros(len(split), np.float32)
             continue
-        eps = eps255 / 255
-        alpha = (eps255 / 4 if alpha255 is None else alpha255) / 255
+        eps = from_255(eps255)
+        alpha = from_255(eps255 / 4 if alpha255 is None else alpha255)
         gen = torch.Generator().manual_seed(seed)
         out = []
         with attack_context(model, "eval"):
@@ -376,7 +376,7 @@ def pgd_outcomes(
         for _, x, y in _batches(split, transform, batch_size, device):
             with torch.no_grad():
                 correct = model(x).argmax(1) == y
-            x_adv = pgd(model, x, y, eps255 / 255, alpha255 / 255, steps, random_start=True, mode="eval", generator=gen)
+            x_adv = pgd(model, x, y, from_255(eps255), from_255(alpha255), steps, random_start=True, mode="eval", generator=gen)
             with torch.no_grad():
                 robust.append((correct & (model(x_adv).argmax(1) == y)).cpu().numpy())
             clean.append(correct.cpu().numpy())

@@ -74,13 +74,13 @@ def _check_root(root):
 
 
 def cmd_train(args) -> int:
-    from .grid import ensure
+    from .grid import ensure_run
     from .store import Store
 
     cfg = _config_from_args(args)
     _check_root(args.data_root)
     store = Store.for_profile(args.store or ("custom" if args.config else args.profile), args.results)
-    run = ensure(cfg, store, args.data_root, analyse=args.analyse, progress=not args.quiet)
+    run = ensure_run(cfg, store, args.data_root, analyse=args.analyse, progress=not args.quiet, on_saved=args.saved.append)
     if run.diverged:  # a result, not an error: train_run said so on stderr when it happened
         print(json.dumps({"run": run.hash, "path": str(run.path), "status": "diverged", "reason": run.divergence()}, indent=1))
         return 0
@@ -116,7 +116,9 @@ def cmd_grid(args) -> int:
         return 0
     if slurm is not None:
         return _grid_on_slurm(args, store, cells, slurm)
-    runs = run_grid(args.profile, datasets, experiments, store, args.data_root, analyse=not args.no_analyse, progress=not args.quiet)
+    runs = run_grid(
+        args.profile, datasets, experiments, store, args.data_root, analyse=not args.no_analyse, progress=not args.quiet, on_saved=args.saved.append
+    )
     print(f"{len(runs)} runs finished in {store.root}")
     return 0
 
@@ -355,13 +357,11 @@ def _repair(args) -> int:
 
 
 def cmd_book(args) -> int:
-    from .book.build.pipeline import build_book
+    from .book.build.pipeline import build_book, chapter_names
 
-    chapters = None
-    if args.chapters is not None:
-        chapters = [c.strip() for c in args.chapters.split(",") if c.strip()]
-        if not chapters:
-            raise ConfigError(f"--chapters {args.chapters!r} names no chapter")
+    chapters = None if args.chapters is None else chapter_names(args.chapters)
+    if chapters == []:
+        raise ConfigError(f"--chapters {args.chapters!r} names no chapter")
     build_book(profile=args.profile, chapters=chapters, params_path=args.params, force=args.force, root=args.root, html=not args.no_html, strict=args.strict)
     if args.serve is not None:
         from .book.build.pipeline import serve_book
@@ -555,9 +555,8 @@ def _stopped(args, signum: int) -> int:
     if command == "book":
         saved = "chapters executed before it are kept, the one being executed is discarded; rerun the same command to go on"
     elif command in ("train", "grid"):
-        train = sys.modules.get("arlib.train")
-        note = getattr(train, "saved_note", None)
-        saved = f"{note or 'no epoch was checkpointed yet'}; rerun the same command to resume"
+        notes = getattr(args, "saved", None)  # what training last put on disk (arlib.train.train_run's on_saved)
+        saved = f"{notes[-1] if notes else 'no epoch was checkpointed yet'}; rerun the same command to resume"
     elif command in ("analyse", "analyze"):
         saved = "finished analyses are kept; rerun the same command for the rest"
     else:
@@ -568,6 +567,7 @@ def _stopped(args, signum: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.saved = []  # one line each time training moves on what is on disk, for the line a stopping signal prints
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop)
     try:

@@ -5,7 +5,7 @@ which cells are not finished, writes their ``config.json``, and submits them
 as one ``map_array`` job array. Each array task is :class:`CellTask`, an
 importable callable of this package that takes plain strings (results root,
 profile, config hash), reads the config from the store and calls
-:func:`arlib.grid.ensure`, the same code path as a local worker: train,
+:func:`arlib.grid.ensure_run`, the same code path as a local worker: train,
 evaluate, analyse, every write atomic and under the cell's lock.
 
 Pre-emption and time limits: SLURM sends SIGUSR2 ``signal_delay_s`` before it
@@ -225,7 +225,7 @@ def run_cell(results_root: str, profile: str, config_hash: str, data_root: str =
         raise ClusterError(f"no config.json for {config_hash} in {store.root}")
     import torch
 
-    from .grid import ensure
+    from .grid import ensure_run
 
     cfg = run.config
     analyse = analyse not in ("0", "", "false", "False")
@@ -251,7 +251,7 @@ def run_cell(results_root: str, profile: str, config_hash: str, data_root: str =
     }
     atomic_write_json(run.file(HOLDER), info)
     try:
-        ensure(cfg, store, data_root or None, analyse=analyse, progress=False)
+        ensure_run(cfg, store, data_root or None, analyse=analyse, progress=False)
     finally:
         if (holder(run) or {}).get("pid") == os.getpid():
             run.file(HOLDER).unlink(missing_ok=True)

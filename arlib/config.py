@@ -7,7 +7,7 @@ what is computed is part of the hash; where the data lives on disk is not.
 
 Perturbation sizes (``eps``, ``alpha``) are on the paper's 0-255 pixel scale
 (Appendix B.1: "l-inf norm is rescaled to the range of 0-255"); the attacks
-themselves work in [0, 1] and receive ``eps / 255``.
+themselves work in [0, 1] and receive :func:`from_255` of them (``eps / 255``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ SHORTCUTS = ("A", "B")
 SEED_MAX = 2**32 - 1  # seeds are 32-bit: every generator (torch, NumPy, Python) takes them
 # Images per class in each split of the fixed datasets (imagefolder: whatever the folder holds).
 PER_CLASS = {"cifar10": (5000, 1000), "cifar100": (500, 100), "tinyimagenet": (500, 50)}
+
+
+def from_255(size: float) -> float:
+    """A perturbation size on the paper's 0-255 pixel scale (``eps``, ``alpha``) in the [0, 1] units the attacks work in."""
+    return size / 255
 
 
 def bounded(default: Any, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, choices: tuple | None = None):

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from . import __version__, data
 from .attacks import fgsm, pgd
-from .config import RunConfig
+from .config import RunConfig, from_255
 from .errors import DamagedRunError
 from .gitinfo import commit_of
 from .device import autocast_for, default_device, resolve_precision, tune_cpu_allocator
@@ -44,6 +44,11 @@ from .networks import build_model
 from .store import Run, Store, atomic_torch_save, atomic_write_json, load_torch, require_sound
 
 EpochHook = Callable[[nn.Module, int], "dict | None"]
+SavedNote = Callable[[str], None]  # told, in one line, what is on disk each time that moves on
+
+
+def _no_note(note: str) -> None:
+    pass
 
 
 def lr_scheduler(optimizer, t) -> torch.optim.lr_scheduler.LRScheduler:
@@ -68,9 +73,9 @@ def lr_scheduler(optimizer, t) -> torch.optim.lr_scheduler.LRScheduler:
 def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv, generator, autocast) -> torch.Tensor:
     """Training examples for the configured adversary (``adv`` is an AdvConfig)."""
     if adv.method == "pgd":
-        return pgd(model, x, y, adv.eps / 255, adv.alpha / 255, adv.steps, mode=adv.attack_mode, generator=generator, autocast=autocast)
+        return pgd(model, x, y, from_255(adv.eps), from_255(adv.alpha), adv.steps, mode=adv.attack_mode, generator=generator, autocast=autocast)
     if adv.method == "fgsm":
-        return fgsm(model, x, y, adv.eps / 255, mode=adv.attack_mode, autocast=autocast)
+        return fgsm(model, x, y, from_255(adv.eps), mode=adv.attack_mode, autocast=autocast)
     return x
 
 
@@ -332,16 +337,14 @@ def train_run(
     data_root=None,
     device: torch.device | None = None,
     progress: bool = True,
-    stop_after_epoch: int | None = None,
-    extra_hooks: list[EpochHook] = (),
     lock_timeout: float = -1,
+    on_saved: SavedNote | None = None,
 ) -> Run:
     """Train (or resume, or skip if finished) the run of ``cfg``; return its handle.
 
-    ``stop_after_epoch`` ends the process's work after that epoch, leaving a
-    resumable checkpoint (the resume tests use it). ``extra_hooks`` run after every
-    epoch's own hooks (e.g. to record a quantity per epoch). ``lock_timeout``
-    (seconds, -1 = wait forever) bounds the wait for a run another process is training.
+    ``lock_timeout`` (seconds, -1 = wait forever) bounds the wait for a run another process is
+    training. ``on_saved`` is told in one line what is on disk each time that moves on (an epoch
+    checkpointed, the run finished or diverged): what ``arlib`` says when a signal stops it.
 
     Damaged files: a finished run whose files do not parse or match their checksums
     raises :class:`~arlib.errors.DamagedRunError` (reported, not retrained); an
@@ -350,6 +353,7 @@ def train_run(
     """
     store = store or Store()
     device = device or default_device()
+    on_saved = on_saved or _no_note
     existing = store.find(cfg)
     if existing is not None and existing.sealed and require_sound(existing).finished:  # once finished, its files are results
         return existing
@@ -365,9 +369,9 @@ def train_run(
         precision = resolve_precision(cfg.train.precision, device)
         state = _start_or_resume(run, cfg, ds.num_classes, device)
         prov = _provenance_at_start(run, cfg, ds, device, precision, commit, state.resumed)
-        hooks = epoch_hooks_for(cfg, state.model, data.input_size(cfg.data.dataset, ds.image_size), device) + list(extra_hooks)
-        ended = _epochs(run, cfg, ds, device, autocast_for(precision, device), state, hooks, prov, progress, stop_after_epoch)
-        return ended if ended is not None else _finish(run, cfg, ds, device, state, prov)
+        hooks = epoch_hooks_for(cfg, state.model, data.input_size(cfg.data.dataset, ds.image_size), device)
+        ended = _epochs(run, cfg, ds, device, autocast_for(precision, device), state, hooks, prov, progress, on_saved)
+        return ended if ended is not None else _finish(run, cfg, ds, device, state, prov, on_saved)
 
 
 def _on_device(ds: data.Dataset, device: torch.device) -> data.Dataset:
@@ -429,11 +433,8 @@ def _provenance_at_start(run: Run, cfg: RunConfig, ds, device, precision: str, c
     return prov
 
 
-def _epochs(
-    run: Run, cfg: RunConfig, ds, device, autocast, state: TrainingState, hooks, prov: dict, progress: bool, stop_after_epoch: int | None
-) -> Run | None:
-    """The epoch loop, a checkpoint after every epoch; returns the run if it ended early (diverged, or stopped as asked), else None."""
-    global saved_note
+def _epochs(run: Run, cfg: RunConfig, ds, device, autocast, state: TrainingState, hooks, prov: dict, progress: bool, on_saved: SavedNote) -> Run | None:
+    """The epoch loop, a checkpoint after every epoch; returns the run if it diverged, else None."""
     monitored = data.monitor_split(ds, cfg.eval)
     bar = tqdm(
         total=cfg.train.epochs * len(ds.train),
@@ -452,57 +453,49 @@ def _epochs(
             try:
                 record.update(train_epoch(state.model, state.optimizer, ds.train, cfg, state.generator, device, autocast, bar))
             except Diverged as e:
-                return _record_diverged(run, cfg, prov, state.history, state.elapsed + time.perf_counter() - t0, epoch + 1, str(e))
+                return _record_diverged(run, cfg, prov, state.history, state.elapsed + time.perf_counter() - t0, epoch + 1, str(e), on_saved)
             state.scheduler.step()
             for hook in hooks:
                 record.update(hook(state.model, epoch) or {})
             test = clean_eval(state.model, monitored, cfg.data.dataset, device, cfg.eval.batch_size)
             if not math.isfinite(test["loss"]):
                 return _record_diverged(
-                    run, cfg, prov, state.history, state.elapsed + time.perf_counter() - t0, epoch + 1, f"test loss {test['loss']} after the epoch"
+                    run, cfg, prov, state.history, state.elapsed + time.perf_counter() - t0, epoch + 1, f"test loss {test['loss']} after the epoch", on_saved
                 )
             record.update(test_loss=test["loss"], test_acc=test["acc"], seconds=time.perf_counter() - t0)
             state.elapsed += record["seconds"]
             state.history.append(record)
             state.epoch = epoch + 1
             atomic_torch_save(run.file("checkpoint.pt"), state.checkpoint())
-            saved_note = f"epoch {epoch + 1} of {cfg.train.epochs} of run {cfg.hash} is checkpointed in {run.path}"
-            if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < cfg.train.epochs:
-                return run
+            on_saved(f"epoch {epoch + 1} of {cfg.train.epochs} of run {cfg.hash} is checkpointed in {run.path}")
     return None
 
 
-def _finish(run: Run, cfg: RunConfig, ds, device, state: TrainingState, prov: dict) -> Run:
+def _finish(run: Run, cfg: RunConfig, ds, device, state: TrainingState, prov: dict, on_saved: SavedNote) -> Run:
     """The final evaluation, then the run's result files, sealed."""
-    global saved_note
     t0 = time.perf_counter()
     metrics, outcomes = final_evaluation(state.model, ds, cfg, device)
     eval_seconds = time.perf_counter() - t0
     for k in ("train_loss", "test_loss"):
         if not math.isfinite(metrics[k]):
-            return _record_diverged(run, cfg, prov, state.history, state.elapsed, cfg.train.epochs, f"final {k.replace('_', ' ')} {metrics[k]}")
+            return _record_diverged(run, cfg, prov, state.history, state.elapsed, cfg.train.epochs, f"final {k.replace('_', ' ')} {metrics[k]}", on_saved)
     prov.update(train_seconds=state.elapsed, eval_seconds=eval_seconds, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     atomic_torch_save(run.file("model.pt"), state.model.state_dict())
     run.save_outcomes(outcomes)
     atomic_write_json(run.file("provenance.json"), prov)
     atomic_write_json(run.file("metrics.json"), {"status": "finished", "config_hash": cfg.hash, "final": metrics, "history": state.history})
     run.seal()
-    saved_note = f"run {cfg.hash} finished in {run.path}"
+    on_saved(f"run {cfg.hash} finished in {run.path}")
     return run
 
 
-# What this process last saved, for the one line a stopping signal prints (arlib.cli).
-saved_note: str | None = None
-
-
-def _record_diverged(run: Run, cfg: RunConfig, prov: dict, history: list, elapsed: float, epoch: int, reason: str) -> Run:
+def _record_diverged(run: Run, cfg: RunConfig, prov: dict, history: list, elapsed: float, epoch: int, reason: str, on_saved: SavedNote) -> Run:
     """End a run whose loss stopped being finite: ``metrics.json`` says ``diverged``, when and why; no weights, no final metrics.
 
     The final losses are written as null (strict JSON has no NaN), which
     :func:`arlib.regimes.is_diverged` reads as diverged; the run is sealed like a finished one
     and never retrained (the same config would diverge the same way).
     """
-    global saved_note
     prov.update(train_seconds=elapsed, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     atomic_write_json(run.file("provenance.json"), prov)
     atomic_write_json(
@@ -516,6 +509,6 @@ def _record_diverged(run: Run, cfg: RunConfig, prov: dict, history: list, elapse
         },
     )
     run.seal()
-    saved_note = f"run {cfg.hash} diverged and is recorded in {run.path}"
+    on_saved(f"run {cfg.hash} diverged and is recorded in {run.path}")
     warn(f"run {cfg.hash} {run.divergence()}: recorded as diverged; it is left out of the analysis, the grid's means and the book")
     return run

@@ -65,7 +65,16 @@ def test_resume_equals_uninterrupted(tmp_path, method):
 
     cfg = tiny_cfg(method=method)
     full = train_run(cfg, Store(tmp_path / "a"), progress=False)
-    part = train_run(cfg, Store(tmp_path / "b"), progress=False, stop_after_epoch=1)
+
+    class Stopped(Exception):
+        pass
+
+    def stop_after_first_epoch(note):  # the process stops once the first epoch is checkpointed, as a signal would stop it
+        raise Stopped(note)
+
+    with pytest.raises(Stopped, match="epoch 1 of 3 of run .* is checkpointed in"):
+        train_run(cfg, Store(tmp_path / "b"), progress=False, on_saved=stop_after_first_epoch)
+    part = Store(tmp_path / "b").find(cfg)
     assert not part.finished and part.file("checkpoint.pt").exists()
     resumed = train_run(cfg, Store(tmp_path / "b"), progress=False)
     assert resumed.metrics()["final"] == full.metrics()["final"]

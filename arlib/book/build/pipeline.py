@@ -112,6 +112,14 @@ def toc_chapters(root: Path) -> list[str]:
     return found
 
 
+def chapter_names(chapters: str | list[str] | None) -> list[str]:
+    """The chapters asked for: ``"B5_smoothing,B6_fgsm"``, ``["B5_smoothing", "B6_fgsm"]`` or both mixed, as a
+    list of names (blanks dropped; ``arlib book --chapters`` and :func:`build_book` both read it so)."""
+    if isinstance(chapters, str):
+        chapters = [chapters]
+    return [c.strip() for arg in chapters or [] for c in arg.split(",") if c.strip()]
+
+
 def load_params(path: Path, profile: str, chapters: list[str], templates: Path | None = None) -> dict[str, dict]:
     """Per-chapter parameters for ``profile``: ``default`` entries, then the profile's (checked by :mod:`arlib.book.params`).
 
@@ -445,10 +453,7 @@ def build_book(
         raise BookError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     root = find_root(Path(root) if root else None)
     all_chapters = toc_chapters(root)
-    if isinstance(chapters, str):
-        chapters = [chapters]
-    # "B5_smoothing,B6_fgsm" and ["B5_smoothing", "B6_fgsm"] both work
-    chapters = [c for arg in chapters or [] for c in arg.split(",") if c]
+    chapters = chapter_names(chapters)
     if chapters:
         unknown = [c for c in chapters if c not in all_chapters]
         if unknown:

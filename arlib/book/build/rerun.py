@@ -139,14 +139,14 @@ def _execute(root: Path, name: str, params: dict[str, Any], dest: Path, env: dic
 def _train(missing: list[dict]) -> None:
     """Train and analyse each run of ``missing`` (lines of :data:`arlib.book.chapter.MISSING_ENV`), one progress bar per run."""
     from ...config import RunConfig
-    from ...grid import ensure
+    from ...grid import ensure_run
     from ...store import Store
     from ..chapter import _cell
 
     for i, m in enumerate(missing, 1):
         cfg = RunConfig.from_dict(m["config"])
         print(f"chapter: training and analysing {i}/{len(missing)}: {m['profile']} {_cell(cfg)} ({cfg.hash[:8]})", flush=True)
-        ensure(cfg, Store.for_profile(m["profile"]), analyse=True, progress=True)
+        ensure_run(cfg, Store.for_profile(m["profile"]), analyse=True, progress=True)
 
 
 def rerun_chapter(
