@@ -42,6 +42,7 @@ from .data import Split
 __all__ = [
     "predict",
     "margins",
+    "logit_margins",
     "margin_stats",
     "cross_entropy_per_example",
     "true_class_probability",
@@ -159,12 +160,15 @@ def margins(logits, labels) -> np.ndarray:
     float32 for storage).
     """
     z, y = _as_np(logits, labels)
-    z = z.astype(np.float64)
-    rows = np.arange(len(y))
-    true = z[rows, y]
-    others = z.copy()
-    others[rows, y] = -np.inf
-    return true - others.max(axis=1)
+    return logit_margins(torch.from_numpy(z.astype(np.float64)), torch.from_numpy(y)).numpy()
+
+
+def logit_margins(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """:func:`margins` on tensors, in their dtype and on their device, differentiable (the bound's
+    distance to the decision boundary, :func:`arlib.bound.bound_terms`, takes its input gradient)."""
+    true = z.gather(1, y[:, None])[:, 0]
+    others = z.scatter(1, y[:, None], float("-inf"))
+    return true - others.max(1).values
 
 
 def margin_stats(m) -> dict[str, float]:

@@ -64,12 +64,15 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
             return out
     if not run.file("model.pt").exists():
         raise BoundUnavailable(f"run {run.hash[:8]}: no {BOUND_FILE} and no model.pt to compute it from")
+    out = to_jsonable(_measure(run, data_root))
+    if cache:
+        atomic_write_json(path, out)
+    return out
 
-    import torch
-    import torch.nn as nn
 
-    from . import data, spectral
-    from .analysis import strict_fp32
+def _measure(run: Run, data_root) -> dict[str, Any]:
+    """:func:`bound_terms` computed from the run's weights: load, then the bound's three factors, then the summary."""
+    from . import data
     from .device import default_device
     from .networks import load_model
 
@@ -77,21 +80,42 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
     device = default_device()
     ds = data.prepare_run(cfg, data_root)
     model = load_model(run, device=device, num_classes=ds.num_classes)
-    transform = data.test_transform(ds.name)
     hw = data.input_size(cfg.data.dataset, ds.image_size)
+    w_min, pair, fc_name = _classifier_distance(model)
+    layers = _layer_spectra(model, fc_name, int(ds.train.images.shape[1]), hw, device)
+    distances, margins = _boundary_distances(model, ds.train, data.test_transform(ds.name), device)
+    input_dim = int(ds.train.images[0].numel()) if hw == ds.image_size else int(ds.train.images.shape[1]) * hw * hw
+    return _summary(run.hash, w_min, pair, layers, distances, margins, input_dim)
+
+
+def _classifier_distance(model) -> tuple[float, tuple[int, int], str]:
+    """``min_{y != y'} ||w_y - w_y'||_2`` over the rows of the final linear layer, the pair, and that layer's name."""
+    import torch
+    import torch.nn as nn
+
+    from .analysis import strict_fp32
+
     fc = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     fc_name = [n for n, m in model.named_modules() if m is fc][0]
-
     with strict_fp32(), torch.no_grad():
         w = fc.weight.detach().double()
         dist = torch.cdist(w, w)
         dist.fill_diagonal_(float("inf"))
         k = int(torch.argmin(dist))
-        w_min, pair = float(dist.flatten()[k]), (k // w.shape[0], k % w.shape[0])
-        example = torch.zeros(1, int(ds.train.images.shape[1]), hw, hw, device=device)
-        sizes = spectral.record_input_sizes(model, example)
-        svs = spectral.layer_singular_values(model, sizes)
+        return float(dist.flatten()[k]), (k // w.shape[0], k % w.shape[0]), fc_name
 
+
+def _layer_spectra(model, fc_name: str, channels: int, hw: int, device) -> list[dict[str, Any]]:
+    """Per layer before the classifier: the operator's smallest and largest singular values, its dimensions, and whether it is wide."""
+    import torch
+    import torch.nn as nn
+
+    from . import spectral
+    from .analysis import strict_fp32
+
+    with strict_fp32(), torch.no_grad():
+        sizes = spectral.record_input_sizes(model, torch.zeros(1, channels, hw, hw, device=device))
+        svs = spectral.layer_singular_values(model, sizes)
     layers = []
     for name, module in model.named_modules():
         if name == fc_name or name not in svs:
@@ -114,18 +138,22 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
                 "wide": bool(d_out < d_in),
             }
         )
-    logs = [math.log10(l["sigma_min"]) if l["sigma_min"] > 0 else -math.inf for l in layers]
+    return layers
 
-    # First-order distance to the boundary of every correctly classified training example.
+
+def _boundary_distances(model, split, transform, device, batch_size: int = 250) -> tuple[np.ndarray, np.ndarray]:
+    """First-order distance to the boundary of every correctly classified example of ``split``
+    (``margin / ||grad_x margin||_2``), and every positive margin (float64 arrays)."""
+    import torch
+
+    from .analysis import logit_margins, strict_fp32
+
     dists, margins_pos = [], []
     with strict_fp32():
-        for start in range(0, len(ds.train), 250):
-            x = transform(ds.train.images[start : start + 250].to(device)).float().requires_grad_(True)
-            y = ds.train.labels[start : start + 250].to(device).long()
-            z = model(x)
-            true = z.gather(1, y[:, None])[:, 0]
-            other = z.scatter(1, y[:, None], float("-inf")).max(1).values
-            m = true - other
+        for start in range(0, len(split), batch_size):
+            x = transform(split.images[start : start + batch_size].to(device)).float().requires_grad_(True)
+            y = split.labels[start : start + batch_size].to(device).long()
+            m = logit_margins(model(x), y)
             (g,) = torch.autograd.grad(m.sum(), x)
             gn = g.flatten(1).norm(dim=1)
             ok = (m > 0) & (gn > 0)
@@ -133,11 +161,17 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
             margins_pos.append(m[m > 0].detach().double().cpu())
     d = torch.cat(dists).numpy() if dists else np.zeros(0)
     mp = torch.cat(margins_pos).numpy() if margins_pos else np.zeros(0)
+    return d, mp
+
+
+def _summary(run_hash: str, w_min: float, pair: tuple[int, int], layers: list[dict], d: np.ndarray, mp: np.ndarray, input_dim: int) -> dict[str, Any]:
+    """``bound.json``: the three factors, their quantiles, and the theorem's lower bound on ``u_min``."""
+    logs = [math.log10(l["sigma_min"]) if l["sigma_min"] > 0 else -math.inf for l in layers]
     v_min = float(d.min()) if d.size else float("nan")
     log_prod = float(sum(logs)) if layers else float("nan")
     out = {
         "version": BOUND_VERSION,
-        "hash": run.hash,
+        "hash": run_hash,
         "w_min": w_min,
         "w_min_pair": list(pair),
         "layers": layers,
@@ -150,12 +184,9 @@ def bound_terms(run: Run, data_root=None, recompute: bool = False, cache: bool =
         "v_q01": float(np.quantile(d, 0.01)) if d.size else float("nan"),
         "v_median": float(np.median(d)) if d.size else float("nan"),
         "v_n": int(d.size),
-        "input_dim": int(ds.train.images[0].numel()) if hw == ds.image_size else int(ds.train.images.shape[1]) * hw * hw,
+        "input_dim": input_dim,
         "u_min": float(mp.min()) if mp.size else float("nan"),
         "u_median": float(np.median(mp)) if mp.size else float("nan"),
     }
     out["log10_u_lower"] = (math.log10(w_min) if w_min > 0 else -math.inf) + log_prod + (math.log10(v_min) if v_min > 0 else -math.inf)
-    out = to_jsonable(out)
-    if cache:
-        atomic_write_json(path, out)
     return out
