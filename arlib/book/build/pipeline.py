@@ -12,8 +12,8 @@ A chapter is skipped when its *stamp* is unchanged. The stamp is a hash of
 
 * the template's bytes,
 * its parameters, ``profile`` included,
-* the sources of the ``arlib`` package the kernel imports (this file excluded: the build
-  driver does not change what a chapter computes),
+* the sources of the ``arlib`` package the kernel imports (the build subpackage,
+  :mod:`arlib.book.build`, excluded: the build driver does not change what a chapter computes),
 * the contents of the results-store files the chapter read last time, which the
   notebook reports through :func:`record_inputs` (:mod:`arlib.book.report` and
   :mod:`arlib.book.speed` call it for every run directory and results file they read).
@@ -147,7 +147,7 @@ def arlib_sources_hash(root: Path) -> str:
     pkg = _arlib_dir(root)
     h = hashlib.sha256()
     for f in sorted(pkg.rglob("*.py")):
-        if f == pkg / "book" / "build.py":
+        if f.is_relative_to(pkg / "book" / "build"):
             continue
         h.update(f.relative_to(pkg).as_posix().encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
@@ -434,7 +434,8 @@ def build_book(
 
     Args:
         profile: ``smoke`` (seconds per cell, for CI), ``cpu`` (a small real
-            reproduction on a 2-core CPU) or ``paper`` (Appendix D's settings, GPUs).
+            reproduction on a 2-core CPU, both capacity regimes), ``cpu-high`` (its
+            high-capacity regime alone) or ``paper`` (Appendix D's settings, GPUs).
         chapters: names to (re-)consider; default every chapter in ``_toc.yml``. Other
             chapters keep their executed notebooks as they are.
         params_path: the per-profile, per-chapter parameters (relative to ``root``).
@@ -453,18 +454,21 @@ def build_book(
         raise BookError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     root = find_root(Path(root) if root else None)
     all_chapters = toc_chapters(root)
-    chapters = chapter_names(chapters)
-    if chapters:
-        unknown = [c for c in chapters if c not in all_chapters]
-        if unknown:
-            raise BookError(f"unknown chapter(s) {', '.join(unknown)}; the book has {', '.join(all_chapters)}")
-    selected = chapters or all_chapters
+    selected = _selected(chapter_names(chapters), all_chapters)
     params = load_params(root / params_path, profile, all_chapters, root / TEMPLATE_DIR)
     with build_lock(root):
         removed = clear_partial_outputs(root, all_chapters)
         if removed:
             print(f"book: removed {len(removed)} partial output(s) of an interrupted build", flush=True)
         return _execute_and_render(root, profile, all_chapters, selected, params, force, html, strict)
+
+
+def _selected(chapters: list[str], all_chapters: list[str]) -> list[str]:
+    """The chapters to consider: those asked for (each one of the book's), or every chapter."""
+    unknown = [c for c in chapters if c not in all_chapters]
+    if unknown:
+        raise BookError(f"unknown chapter(s) {', '.join(unknown)}; the book has {', '.join(all_chapters)}")
+    return chapters or all_chapters
 
 
 def _execute_and_render(
@@ -484,56 +488,68 @@ def _execute_and_render(
     # a stale chapter title in its navigation sidebar; a changed title rebuilds all pages.
     titles_changed = False
     for name in all_chapters:
-        template = root / TEMPLATE_DIR / f"{name}{TEMPLATE_SUFFIX}"
-        dest = root / EXECUTED_DIR / f"{name}.ipynb"
-        old_title = _title(dest)
-        if not template.is_file():
-            if not dest.is_file():  # written once: rewriting it would re-render the page
-                _write_placeholder(dest, name)
-                titles_changed = True
-            if _executed_meta(dest).get("placeholder"):
-                status[name] = "missing template"
-                print(f"  {name:<{width}}  missing template {TEMPLATE_DIR}/{name}{TEMPLATE_SUFFIX} (placeholder page)", flush=True)
-            continue
-        if name not in selected:
-            continue
-        meta = _executed_meta(dest)
-        stamp = chapter_stamp(_file_hash(template), params[name], arlib_hash, _inputs_hash(root, meta.get("inputs", [])))
-        if not force and meta.get("stamp") == stamp:
-            status[name] = "up to date"
-            print(f"  {name:<{width}}  up to date", flush=True)
-            continue
-        print(f"  {name:<{width}}  executing ...", end="", flush=True)
-        try:
-            seconds, notes = execute_chapter(root, name, params[name], arlib_hash)
-        except BookError:
-            print(" failed", flush=True)
-            raise
-        status[name] = "executed"
-        titles_changed |= _title(dest) != old_title
-        print(f" done in {seconds:.1f} s", flush=True)
-        for line in notes:
-            print(f"    {line}", flush=True)
-
+        outcome, retitled = _build_chapter(root, name, name in selected, params[name], arlib_hash, force, width)
+        if outcome is not None:
+            status[name] = outcome
+        titles_changed |= retitled
     if html:
-        # Sphinx does not recopy html_extra_path files (the widget glue script) or re-read
-        # _config.yml on an incremental build: rebuild every page when either changed.
-        # The same for the build stamp in every page's footer (commit, day, profile).
-        stamp = build_stamp(root, profile)
-        extra_hash = hashlib.sha256(
-            b"".join(p.read_bytes() for p in sorted((root / "book" / "_extra").rglob("*")) + [root / "_config.yml"] if p.is_file())
-            + json.dumps(stamp, sort_keys=True).encode()
-        ).hexdigest()
-        extra_stamp = root / "_build" / ".arbook-extra-hash"
-        extra_changed = not extra_stamp.exists() or extra_stamp.read_text() != extra_hash
-        seconds, warnings = run_jupyter_book(root, strict=strict, all_pages=titles_changed or extra_changed, stamp=stamp)
-        extra_stamp.parent.mkdir(parents=True, exist_ok=True)
-        extra_stamp.write_text(extra_hash)
-        print(f"jupyter-book build: {seconds:.1f} s, {len(warnings)} warning(s)", flush=True)
-        for w in warnings:
-            print(f"  {w}")
+        _render(root, profile, strict, titles_changed)
         print(f"book: {root / '_build' / 'html' / 'index.html'} (total {time.perf_counter() - t_start:.1f} s)", flush=True)
     return status
+
+
+def _build_chapter(root: Path, name: str, selected: bool, params: dict, arlib_hash: str, force: bool, width: int) -> tuple[str | None, bool]:
+    """One chapter's turn: a placeholder page while its template is missing, else executed if selected and its stamp
+    changed (or ``force``). Returns its status (None: not considered) and whether its page title changed."""
+    template = root / TEMPLATE_DIR / f"{name}{TEMPLATE_SUFFIX}"
+    dest = root / EXECUTED_DIR / f"{name}.ipynb"
+    if not template.is_file():
+        retitled = False
+        if not dest.is_file():  # written once: rewriting it would re-render the page
+            _write_placeholder(dest, name)
+            retitled = True
+        if not _executed_meta(dest).get("placeholder"):
+            return None, retitled
+        print(f"  {name:<{width}}  missing template {TEMPLATE_DIR}/{name}{TEMPLATE_SUFFIX} (placeholder page)", flush=True)
+        return "missing template", retitled
+    if not selected:
+        return None, False
+    old_title = _title(dest)
+    meta = _executed_meta(dest)
+    stamp = chapter_stamp(_file_hash(template), params, arlib_hash, _inputs_hash(root, meta.get("inputs", [])))
+    if not force and meta.get("stamp") == stamp:
+        print(f"  {name:<{width}}  up to date", flush=True)
+        return "up to date", False
+    print(f"  {name:<{width}}  executing ...", end="", flush=True)
+    try:
+        seconds, notes = execute_chapter(root, name, params, arlib_hash)
+    except BookError:
+        print(" failed", flush=True)
+        raise
+    print(f" done in {seconds:.1f} s", flush=True)
+    for line in notes:
+        print(f"    {line}", flush=True)
+    return "executed", _title(dest) != old_title
+
+
+def _render(root: Path, profile: str, strict: bool, titles_changed: bool) -> None:
+    """``jupyter-book build``: incremental, unless a page title, the extra files, ``_config.yml`` or the build stamp changed."""
+    # Sphinx does not recopy html_extra_path files (the widget glue script) or re-read
+    # _config.yml on an incremental build: rebuild every page when either changed.
+    # The same for the build stamp in every page's footer (commit, day, profile).
+    stamp = build_stamp(root, profile)
+    extra_hash = hashlib.sha256(
+        b"".join(p.read_bytes() for p in sorted((root / "book" / "_extra").rglob("*")) + [root / "_config.yml"] if p.is_file())
+        + json.dumps(stamp, sort_keys=True).encode()
+    ).hexdigest()
+    extra_stamp = root / "_build" / ".arbook-extra-hash"
+    extra_changed = not extra_stamp.exists() or extra_stamp.read_text() != extra_hash
+    seconds, warnings = run_jupyter_book(root, strict=strict, all_pages=titles_changed or extra_changed, stamp=stamp)
+    extra_stamp.parent.mkdir(parents=True, exist_ok=True)
+    extra_stamp.write_text(extra_hash)
+    print(f"jupyter-book build: {seconds:.1f} s, {len(warnings)} warning(s)", flush=True)
+    for w in warnings:
+        print(f"  {w}")
 
 
 def book_server(root: str | os.PathLike | None = None, port: int = 8000):
