@@ -400,18 +400,25 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import profiles
-
+    """The ``arlib`` command line: one sub-command per job, each added by its own function below."""
     p = _Parser(prog="arlib", description="Adversarial robustness as regularisation: experiments of Wen, Li & Jia (ICML 2020).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_train_parser, _grid_parser, _eval_parser, _analyse_parser, _runs_parser, _book_parser, _chapter_parser, _lab_parser):
+        add(sub)
+    return p
 
-    def common(sp):
-        sp.add_argument("--results", default=None, help="results root; runs go to <root>/<profile>/runs (default: $ARLIB_RESULTS or ./results)")
-        sp.add_argument("--data-root", default=None, help="where datasets are (default: $ARLIB_DATA, then the user cache)")
-        sp.add_argument("--quiet", action="store_true", help="no progress bars")
 
+def _common_options(sp) -> None:
+    """The options of every command that reads or writes the results store."""
+    sp.add_argument("--results", default=None, help="results root; runs go to <root>/<profile>/runs (default: $ARLIB_RESULTS or ./results)")
+    sp.add_argument("--data-root", default=None, help="where datasets are (default: $ARLIB_DATA, then the user cache)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _train_parser(sub) -> None:
+    """``arlib train``: one run, from a profile or a config file, with overrides."""
     t = sub.add_parser("train", help="train (or resume) one run")
-    common(t)
+    _common_options(t)
     t.add_argument("--profile", default="smoke")
     t.add_argument("--dataset", default="cifar10")
     t.add_argument("--config", help="a config.json to run instead of the profile's base config")
@@ -428,8 +435,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--store", help="store name under the results root (default: the profile's, or 'custom' with --config); e.g. 'probes' for sizing runs")
     t.set_defaults(fn=cmd_train)
 
+
+def _grid_parser(sub) -> None:
+    """``arlib grid``: a profile's grid, here or as a SLURM job array."""
     g = sub.add_parser("grid", help="train and analyse every missing run of a profile's grid")
-    common(g)
+    _common_options(g)
     g.add_argument("--profile", default="smoke")
     g.add_argument("--datasets", help="comma-separated (default: all of the profile's)")
     g.add_argument("--experiments", help="comma-separated subset of pgd,fgsm,deep,spectral")
@@ -452,8 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
     sl.add_argument("--no-wait", action="store_true", help="print the job id and return instead of waiting for the cells")
     g.set_defaults(fn=cmd_grid)
 
+
+def _eval_parser(sub) -> None:
+    """``arlib eval``: PGD-evaluate a trained run."""
     e = sub.add_parser("eval", help="PGD-evaluate a trained run")
-    common(e)
+    _common_options(e)
     e.add_argument("run", help="run hash (a unique prefix is enough)")
     e.add_argument("--eps", type=float, default=8)
     e.add_argument("--alpha", type=float, default=2)
@@ -461,13 +474,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--store", help="the store to look in when the hash is in several (e.g. smoke or custom, the folders under the results root)")
     e.set_defaults(fn=cmd_eval)
 
+
+def _analyse_parser(sub) -> None:
+    """``arlib analyse``: the analysis of finished runs that have none."""
     a = sub.add_parser("analyse", aliases=["analyze"], help="analyse finished runs that have no analysis yet")
-    common(a)
+    _common_options(a)
     a.add_argument("--run", help="only this run (hash prefix)")
     a.set_defaults(fn=cmd_analyse)
 
+
+def _runs_parser(sub) -> None:
+    """``arlib runs``: the store as a table, its check and its repair."""
     r = sub.add_parser("runs", help="list the results store")
-    common(r)
+    _common_options(r)
     r.add_argument(
         "--check",
         action="store_true",
@@ -476,6 +495,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--repair", metavar="HASH", help="move a damaged run's files aside (kept as <name>.damaged-<time>) so that it is trained anew")
     r.add_argument("--store", help="with --repair: the store to look in when the hash is in several")
     r.set_defaults(fn=cmd_runs)
+
+
+def _book_parser(sub) -> None:
+    """``arlib book``: execute the chapters and build the book."""
+    from . import profiles
 
     b = sub.add_parser("book", help="execute the chapter notebooks and build the book")
     b.add_argument(
@@ -502,6 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.set_defaults(fn=cmd_book)
 
+
+def _chapter_parser(sub) -> None:
+    """``arlib chapter``: one chapter through papermill."""
+    from . import profiles
+
     c = sub.add_parser(
         "chapter",
         help="rerun one chapter notebook with papermill (parameters checked first; trains nothing unless --train)",
@@ -525,6 +554,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--root", help="book root (default: the nearest directory with _toc.yml)")
     c.set_defaults(fn=cmd_chapter)
 
+
+def _lab_parser(sub) -> None:
+    """``arlib lab``: the chapters as notebooks in JupyterLab."""
+    from . import profiles
+
     lb = sub.add_parser("lab", help="open the chapters as notebooks in JupyterLab, on the committed results (no training)")
     lb.add_argument("chapter", nargs="?", help="the chapter to open (default: the first)")
     lb.add_argument("--profile", default="cpu", choices=list(profiles.PROFILES), help="the results the chapters read (default: cpu, committed)")
@@ -533,7 +567,6 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--dir", help="where the notebook copies live (default: lab/ in the book's root, gitignored)")
     lb.add_argument("--root", help="book root (default: the nearest directory with _toc.yml)")
     lb.set_defaults(fn=cmd_lab)
-    return p
 
 
 class Stopped(BaseException):
