@@ -249,13 +249,14 @@ def check_params(
     data: Any,
     profile: str,
     chapters: list[str],
-    profiles: tuple[str, ...] | list[str] = ("smoke", "cpu", "paper"),
+    profiles: tuple[str, ...] | list[str] | None = None,
     defaults: dict[str, dict[str, Any]] | None = None,
     where: str = "book/params.yml",
 ) -> dict[str, dict]:
     """Per-chapter parameters of ``profile`` from parsed params ``data``: ``default`` entries, then the profile's.
 
-    Every problem raises ConfigError with one line naming ``where`` and the entry:
+    ``profiles``: the sections a params file may have besides ``default`` (default: every profile of
+    :data:`arlib.profiles.PROFILES`). Every problem raises ConfigError with one line naming ``where`` and the entry:
     an unknown section or chapter, a section or chapter entry that is not a mapping,
     ``profile`` set (it comes from ``--profile``), a parameter the chapter does not define
     (``defaults``: chapter -> {parameter: the notebook's default}; else :data:`PARAMETERS`), a
@@ -264,6 +265,10 @@ def check_params(
     and a value out of range for the profile (:func:`check_values`). So ``arlib book`` stops
     before executing any chapter.
     """
+    if profiles is None:
+        from ..profiles import PROFILES
+
+        profiles = tuple(PROFILES)
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be a mapping of sections, not a {type(data).__name__}")
     unknown = sorted(map(str, set(data) - {"default", *profiles}))

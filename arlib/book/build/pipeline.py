@@ -134,7 +134,7 @@ def load_params(path: Path, profile: str, chapters: list[str], templates: Path |
         defaults = {
             n: notebook_parameters(jupytext.read(templates / f"{n}{TEMPLATE_SUFFIX}")) for n in chapters if (templates / f"{n}{TEMPLATE_SUFFIX}").is_file()
         }
-    return check_params(data, profile, chapters, list(PROFILES), defaults=defaults, where=str(path))
+    return check_params(data, profile, chapters, defaults=defaults, where=str(path))
 
 
 def _arlib_dir(root: Path) -> Path:
