@@ -15,7 +15,8 @@ Three layers, one job per module:
   low- and high-capacity profiles and the rule for collapsed runs), ``costs`` (FLOPs and
   GPU-hours of a grid);
 * measurement, computed from a trained network's weights, also flat in ``arlib/``:
-  ``spectral`` (singular values of conv operators, spectral-norm clipping), ``analysis``
+  ``spectral`` (the public names of two modules: ``singular_values``, of conv and linear layers as
+  operators, and ``clipping``, spectral-norm clipping), ``analysis``
   (margins, loss variation, PGD accuracy), ``bound`` (Theorem 3.1's terms), ``intervals``
   (the intervals, resolution and Holm adjustment of the verdicts). Training uses
   the first two (clipping, the final PGD evaluation), so these two layers import each other;
