@@ -3,16 +3,7 @@
 Appendix B.4.2 that works on the same operators is :mod:`arlib.clipping`, and :mod:`arlib.spectral`
 holds the public names of both.
 
-The paper (Wen, Li & Jia, ICML 2020) uses singular values of weight matrices in
-two places:
-
-* Fig. 5c/d and 11c/d (Appendix B.2): the per-layer standard deviation of the
-  singular values, see :func:`singular_value_std`.
-* Appendix B.4.2 / D.3: the *spectral complexity* (Definition 7, the product of
-  the spectral norms of all layers, :func:`spectral_complexity`) is controlled
-  by clipping every convolution and linear layer to a target spectral norm
-  ``c`` at the end of every epoch "following Sedghi et al. (2018)", see
-  :func:`clip_model_` and :func:`spectral_clip_hook`.
+Where the paper uses them (Fig. 5c/d and 11c/d; Appendix B.4.2 / D.3): :mod:`arlib.spectral`.
 
 Convolutions as linear operators
 --------------------------------
