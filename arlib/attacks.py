@@ -1,4 +1,5 @@
-"""l-inf attacks: PGD (Madry et al. 2018) and FGSM (Goodfellow et al. 2015).
+"""l-inf attacks: PGD (Madry et al. 2018), FGSM (Goodfellow et al. 2015) and, to check PGD, APGD
+with the cross-entropy or the DLR loss (Croce & Hein 2020, the gradient attacks of AutoAttack).
 
 Both take images in [0, 1] and ``eps`` / ``alpha`` in the same [0, 1] units
 (the callers, :mod:`arlib.train` and :mod:`arlib.analysis`, divide the paper's 0-255
@@ -129,3 +130,51 @@ def fgsm(
     with attack_context(model, mode):
         grad = _input_grad(model, x, y, autocast)
     return (x + eps * grad.sign()).clamp(0, 1).detach()
+
+
+APGD_LOSSES = ("ce", "dlr")
+
+
+def apgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    steps: int = 100,
+    loss: str = "ce",
+    n_restarts: int = 1,
+    seed: int = 0,
+    mode: str = "eval",
+) -> torch.Tensor:
+    """Auto-PGD (Croce & Hein 2020): step size adapted from the loss's progress, momentum, best iterate.
+
+    The implementation is ``torchattacks.APGD`` (a port of the AutoAttack authors' code, installed
+    with ``pip install -e '.[audit]'``); this function fixes its conventions to :func:`pgd`'s:
+    images in [0, 1], ``eps`` in [0, 1] units, explicit ``mode``, parameters frozen, fp32.
+    ``loss`` "ce" (cross-entropy) or "dlr" (the difference of logits ratio, invariant to the
+    logits' scale, so a network that saturates its softmax cannot hide the gradient from it).
+    ``seed`` seeds torch's global RNG for the random start (torchattacks draws from it).
+
+    Returns adversarial images with ``|x_adv - x|_inf <= eps``, values in [0, 1]; for an example
+    the attack fails on, the clean image (AutoAttack's convention).
+
+    Example::
+
+        x_adv = apgd(model, x, y, eps=8/255, loss="dlr")
+    """
+    if loss not in APGD_LOSSES:
+        raise ValueError(f"loss must be one of {APGD_LOSSES}, got {loss!r}")
+    try:
+        import torchattacks
+    except ImportError:
+        raise ImportError("APGD needs torchattacks: pip install -e '.[audit]'") from None
+    x = x.detach()
+    if eps == 0 or steps == 0 or len(x) == 0:
+        return x.clone()
+    with attack_context(model, mode):
+        attack = torchattacks.APGD(model, norm="Linf", eps=eps, steps=steps, n_restarts=n_restarts, seed=seed, loss=loss)
+        # torchattacks switches the model's mode itself: make it the one attack_context set
+        train = mode == "train"
+        attack.set_model_training_mode(model_training=train, batchnorm_training=train, dropout_training=train)
+        x_adv = attack(x, y)
+    return x_adv.detach()

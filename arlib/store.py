@@ -73,11 +73,23 @@ from .config import RunConfig, config_from_dict, to_jsonable
 from .errors import ConfigError, DamagedRunError, StorageError
 
 # The files a run's checksums cover: every result file, not the checkpoint (rewritten every epoch).
-RESULT_FILES = ("config.json", "metrics.json", "provenance.json", "outcomes.npz", "analysis.json", "analysis.npz", "bound.json", "model.pt")
+RESULT_FILES = (
+    "config.json",
+    "metrics.json",
+    "provenance.json",
+    "outcomes.npz",
+    "analysis.json",
+    "analysis.npz",
+    "bound.json",
+    "model.pt",
+    "attack_audit.json",
+    "attack_audit.npz",
+)
 CHECKSUMS = "checksums.json"
 # Result files a sealed run may lack without being damaged: the analysis products (recomputed
-# from the weights by `arlib analyse`) and the weights of runs committed without them.
-MAY_BE_ABSENT = frozenset({"analysis.json", "analysis.npz", "bound.json", "model.pt"})
+# from the weights by `arlib analyse`), the weights of runs committed without them, and the
+# attack audit (`arlib audit`, run after training on the runs that have weights).
+MAY_BE_ABSENT = frozenset({"analysis.json", "analysis.npz", "bound.json", "model.pt", "attack_audit.json", "attack_audit.npz"})
 # What metrics.json's status says: training ended (finished or diverged), or was stopped by hand (sizing probes).
 OVER = ("finished", "diverged")
 
@@ -154,6 +166,16 @@ SCHEMAS: dict[str, Any] = {
         "u_min": _NUM,
         "u_median": _NUM,
         "log10_u_lower": _NUM,
+    },
+    "attack_audit.json": {
+        "version": int,
+        "hash": str,
+        "eps255": float,
+        "steps": int,
+        "n_restarts": int,
+        "per_class": int,
+        "n": int,
+        "accuracy": {"*": _NUM},
     },
     CHECKSUMS: {"sha256": {"*": _HEX64}},
 }
@@ -433,6 +455,10 @@ class Run:
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         atomic_write_bytes(self.file("outcomes.npz"), buf.getvalue())
+
+    def read_npz(self, name: str) -> dict[str, np.ndarray]:
+        """One of the run's ``.npz`` files (no pickles); DamagedRunError naming it when unreadable."""
+        return self._read_npz(name)
 
     def _read_npz(self, name: str) -> dict[str, np.ndarray]:
         path = self.file(name)
