@@ -264,3 +264,125 @@ def test_make_lab_and_book_extra_install_jupyterlab():
     assert any(d.split("<")[0].split(">")[0].strip() == "jupyterlab" for d in extra)
     assert "jupyterlab" in (REPO / "environment.yml").read_text()
     assert "\nlab:" in (REPO / "Makefile").read_text()
+
+
+# -- figures, tables and text a reader can trust (issue 24) -----------------------------------
+
+
+def _runs():
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "hash": [f"{i:016x}" for i in range(7)],
+            "short": [f"{i:08x}" for i in range(7)],
+            "profile": "cpu",
+            "dataset": "cifar10",
+            "commit": "0123456789abcdef",
+            "eps": [0.0, 0.0, 8.0, 8.0, 8.0, 16.0, 16.0],
+            "seed": [0, 1, 0, 1, 2, 0, 1],
+        }
+    )
+
+
+def test_caption_names_the_seeds_of_each_cell_not_the_union():
+    from arlib.book.chapter import runs_summary
+
+    runs = _runs()
+    assert runs_summary(runs) == "7 runs (ε 0, 8, 16; seeds 0, 1, 2 at ε 8, seeds 0, 1 at ε 0, 16)"
+    assert runs_summary(runs[runs["eps"] != 8]) == "4 runs (ε 0, 16; seeds 0, 1)"
+    assert runs_summary({"low": runs.iloc[:2], "high": [runs.iloc[5:]]}) == "4 runs (ε 0, 16; seeds 0, 1)"
+
+
+def test_show_adds_the_provenance_of_its_runs_itself(monkeypatch):
+    import pandas as pd
+    from IPython.display import Markdown
+
+    from arlib.book import chapter, report
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw=False: shown.append(obj))
+    runs = _runs()
+    chapter.show(Markdown("x"), "Paper: Table 3.", runs=runs)
+    block = shown[-1]["text/plain"].splitlines()
+    assert block == [report.provenance_note(runs), "Paper: Table 3."]
+    chapter.show(Markdown("y"), runs={"low capacity": runs, "high capacity": [runs.iloc[:1]]})
+    assert shown[-1]["text/plain"].splitlines() == [
+        report.provenance_note(runs, what="low capacity"),
+        report.provenance_note([runs.iloc[:1]], what="high capacity"),
+    ]
+    assert isinstance(pd.DataFrame(), pd.DataFrame)
+
+
+def test_a_figure_in_the_book_is_a_myst_figure_with_alt_text_a_target_and_the_legend_check(monkeypatch):
+    from matplotlib.figure import Figure
+
+    from arlib.book import chapter
+
+    monkeypatch.setenv(chapter.CHAPTER_ENV, "B3_margins")
+    chapter.setup("smoke")
+    fig = Figure(figsize=(4, 3))
+    ax = fig.subplots()
+    ax.plot([0, 1, 2], [0, 1, 2], label="ours")
+    ax.set(xlabel="defensive strength ε", ylabel="loss gap")
+    ax.legend(loc="center")  # over the line: the figure is marked
+    md = chapter.figure_markdown(fig, "Loss gap against ε (the paper's Fig. 3a)", _runs(), label="gaps-x")
+    head, _, caption = md.partition("\n\n")
+    assert head.startswith(":::{figure} data:image/png;base64,")
+    assert ":name: fig-gaps-x" in head and ":figclass: arbook-figure arbook-legend-overlap" in head
+    assert ":alt: Loss gap against ε (the paper's Fig. 3a). Panels: loss gap against defensive strength ε." in head
+    assert caption.startswith('<span class="arbook-caption-number">Figure B3.1.</span> Loss gap against ε')
+    assert "seeds 0, 1, 2 at ε 8" in caption and "`arlib book --profile smoke --chapters B3_margins`" in caption
+    ax.get_legend().remove()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))  # outside the axes: not marked
+    assert "arbook-legend-overlap" not in chapter.figure_markdown(fig, "Loss gap")
+    assert chapter.table_caption_markdown("Runs_of *this* {profile}").startswith("(tab-b3-1)=\n")
+    assert r"Runs\_of \*this\* \{profile\}." in chapter.table_caption_markdown("Runs_of *this* {profile}")
+
+
+def test_long_tables_are_collapsed_in_the_book():
+    import pandas as pd
+
+    from arlib.book import chapter
+
+    block = chapter._collapsed_table(pd.DataFrame({"a": range(chapter.LONG_TABLE_ROWS + 1)}))
+    assert block["text/html"].startswith('<details class="arbook-long-table"><summary>Show the table (25 rows)</summary>')
+
+
+def test_the_training_code_check_is_made_with_git_not_asserted():
+    from arlib.book import report
+
+    assert report.code_changes_since("unknown") is None
+    assert report.code_changes_since("0" * 40) is None  # no such commit: not checkable
+    head = __import__("subprocess").run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    if not head:
+        pytest.skip("not a git checkout")
+    assert report.code_changes_since(head) == []
+    sentence = report.code_check_sentence([head, "0" * 40])
+    assert f"unchanged between {head[:7]} and the build's commit" in sentence and "no git history was available" in sentence
+
+
+def test_search_snippets_carry_no_markup():
+    from arlib.book.build.offline_search import plain_math
+
+    assert plain_math(r"\max\{0, 1 - \tfrac{1}{\gamma} \prod_{i=1}^{L-1} \sigma^i_{\min}\}") == "max 0, 1 - 1 γ Π i=1 L-1 σ i min"
+    assert plain_math(r"\epsilon \le 8/255") == "ε ≤ 8/255"
+
+
+def test_generated_bound_sentences_follow_the_data():
+    import numpy as np
+    import pandas as pd
+
+    from arlib.book import report
+
+    layers = pd.DataFrame(
+        {"eps": 0.0, "short": "a", "layer": ["conv1", "blocks.0.conv2", "blocks.1.conv1", "blocks.1.conv2"], "wide": [False, False, True, False],
+         "sigma_min": [0.5, 1e-4, 0.15, 0.0]}
+    )  # fmt: skip
+    text = report.sigma_min_sentence(layers)
+    assert "wide layers' σ_min ranges over 0.15" in text and "1 of 4 layer spectra" in text
+    bound = pd.DataFrame({"log10_u_lower": [-np.inf, -6.0], "u_min": [0.1, 0.01]})
+    assert report.bound_gap_sentence(bound) == (
+        "On these runs, where the lower bound is positive (1 of 2 runs), the measured smallest margin exceeds it by 4.0 to 4.0 "
+        "orders of magnitude; in 1 run a layer's σ_min of 0 makes the lower bound 0, and the bound's first term 1."
+    )

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM_ARGS, PageLog, _chromium
+from conftest import PageLog
 
 pytestmark = pytest.mark.browser
 
@@ -127,22 +127,10 @@ def lab(jupyter_env, smoke_runs):
         Path(log.name).unlink(missing_ok=True)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    exe = _chromium()
-    if exe is None:
-        pytest.skip("Chromium not found (apt-get install -y chromium, or set ARBOOK_CHROMIUM)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
-def page(browser, lab):
+def page(chromium, lab):
     base, _ = lab
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx = chromium.new_context(viewport={"width": 1400, "height": 1000})
     log = PageLog()
 
     def route(r):

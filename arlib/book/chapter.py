@@ -8,7 +8,7 @@ injects the profile and the chapter's parameters from ``book/params.yml`` or ``a
 
     ch = setup(profile, dataset, eps_grid=eps_grid, spectral_grid=spectral_grid, seeds=seeds, ensure=ensure)
     pgd = ch.collect("pgd")
-    show(plots.gap_curves(pgd), report.provenance_note(pgd))
+    show(plots.gap_curves(pgd), caption="Loss gap and error gap against ε", runs=pgd)
 
 :func:`setup` checks the parameters (one line naming a bad one, :func:`arlib.book.params.check_values`),
 does the chapter's set-up (inline figures, table cells shown in full, the line naming the profile)
@@ -41,7 +41,7 @@ from . import claims, compare, report
 from .handshake import CHAPTER_ENV, INPUTS_ENV
 from .params import BY_NAME, check_values
 
-__all__ = ["Chapter", "ParameterError", "setup", "show", "provenance_block", "explorer", "missing_note"]
+__all__ = ["Chapter", "ParameterError", "setup", "show", "provenance_block", "settings_block", "explorer", "missing_note"]
 
 #: Set by ``arlib chapter --train``: the file each run a chapter lacks is appended to (one JSON line:
 #: profile, hash, config), so that the command can train them before it executes the chapter again.
@@ -195,9 +195,24 @@ def setup(
     _numbers.clear()
     _reported.clear()
     chapter = Chapter(v["profile"], v["dataset"], v["ensure"], {k: v[k] for k in ("eps_grid", "spectral_grid", "seeds")})
-    for name, c in chapter.regimes():
-        print(settings_line(c.profile, name if name != c.profile else None, **chapter.overrides))
+    lines = [settings_line(c.profile, name if name != c.profile else None, **chapter.overrides) for name, c in chapter.regimes()]
+    if os.environ.get(INPUTS_ENV):  # in the book, one closed line per page; the settings are D's table
+        from IPython.display import display
+
+        display(settings_block(lines), raw=True)
+    else:
+        print("\n".join(lines))
     return chapter
+
+
+def settings_block(lines: Sequence[str]) -> dict[str, str]:
+    """The settings lines of a chapter as one collapsed "Settings" block (a MIME bundle, as :func:`provenance_block`)."""
+    import html
+
+    profiles_ = ", ".join(re.findall(r"profile ([\w-]+)", " ".join(lines)))
+    body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+    summary = f"Settings: profile{'s' if ',' in profiles_ else ''} {html.escape(profiles_)}"
+    return {"text/html": f'<details class="arbook-provenance arbook-settings"><summary>{summary}</summary>{body}</details>', "text/plain": "\n".join(lines)}
 
 
 def _stray_parameters(shell) -> list[str]:
@@ -306,23 +321,54 @@ def chapter_label(name: str | None) -> str:
     return name.split("_", 1)[0] if name else ""
 
 
-def runs_summary(runs: pd.DataFrame | Sequence[pd.DataFrame]) -> str:
-    """ "8 runs (ε 0, 4, 8, 16; seeds 0, 1, 2)": how many runs a figure or table shows, at which ε and seeds."""
-    frames = [runs] if isinstance(runs, pd.DataFrame) else [f for f in runs if f is not None]
-    frames = [f for f in frames if len(f)]
+_CELL_COLUMNS = ("experiment", "dataset", "model", "method", "spectral_norm", "eps")  # what sets one grid cell apart from another
+
+
+def _frames(runs) -> list[pd.DataFrame]:
+    """``runs`` (one frame, several, or a mapping of names to either) as a flat list of non-empty frames."""
+    if runs is None:
+        return []
+    if isinstance(runs, pd.DataFrame):
+        return [runs] if len(runs) else []
+    if isinstance(runs, dict):
+        return [f for v in runs.values() for f in _frames(v)]
+    return [f for v in runs for f in _frames(v)]
+
+
+def runs_summary(runs) -> str:
+    """ "8 runs (ε 0, 4, 8, 16; seeds 0, 1)": how many runs a figure or table shows, at which ε and seeds.
+
+    Where the cells differ in their seeds, each set of seeds is named with the ε of its cells
+    ("11 runs (ε 0, 4, 8, 16; seeds 0, 1, 2 at ε 8, seeds 0, 1 at ε 0, 4, 16)"), so a caption never
+    claims three seeds for a cell that has two.
+    """
+    frames = _frames(runs)
     if not frames:
         return "no runs"
     df = pd.concat(frames, ignore_index=True).drop_duplicates("hash") if all("hash" in f for f in frames) else pd.concat(frames)
-    eps = ", ".join(f"{e:g}" for e in sorted(df["eps"].astype(float).unique())) if "eps" in df else "?"
-    seeds = ", ".join(str(s) for s in sorted(df["seed"].unique())) if "seed" in df else "?"
-    return f"{len(df)} run{'s' if len(df) != 1 else ''} (ε {eps}; seed{'s' if ',' in seeds else ''} {seeds})"
+
+    def eps_text(values) -> str:
+        return ", ".join(f"{e:g}" for e in sorted({float(e) for e in values}))
+
+    eps = eps_text(df["eps"]) if "eps" in df else "?"
+    n = f"{len(df)} run{'s' if len(df) != 1 else ''}"
+    if "seed" not in df:
+        return f"{n} (ε {eps})"
+
+    def seeds_text(seeds) -> str:
+        return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}"
+
+    keys = [c for c in _CELL_COLUMNS if c in df]
+    per_cell = df.groupby(keys, dropna=False)["seed"].agg(lambda s: tuple(sorted(set(s)))) if keys else None
+    if per_cell is None or per_cell.nunique() <= 1:
+        return f"{n} (ε {eps}; {seeds_text(sorted(df['seed'].unique()))})"
+    cells = per_cell.reset_index()
+    groups = sorted(cells.groupby("seed")["eps"].agg(eps_text).items(), key=lambda kv: (-len(kv[0]), kv[0]))
+    return f"{n} (ε {eps}; " + ", ".join(f"{seeds_text(seeds)} at ε {at}" for seeds, at in groups) + ")"
 
 
-def caption_block(kind: str, text: str, runs=None) -> dict[str, str]:
-    """A numbered caption ("Figure B1.2. …"): ``text``, which runs and seeds it shows (``runs``: rows of
-    :func:`arlib.book.report.collect`), and the command that regenerates it; a MIME bundle (HTML, plain text)."""
-    import html
-
+def _caption_parts(kind: str, text: str, runs=None) -> tuple[str, list[str], str | None]:
+    """The next number of ``kind`` in this chapter ("Figure B1.2."), the caption's sentences and the command that regenerates it."""
     _numbers[kind] = _numbers.get(kind, 0) + 1
     label = chapter_label(_context["chapter"])
     number = f"{kind} {label}{'.' if label else ''}{_numbers[kind]}."
@@ -335,11 +381,89 @@ def caption_block(kind: str, text: str, runs=None) -> dict[str, str]:
             else f"Shows {shows}; {'its hash and commit are' if shows.startswith('1 run ') else 'their hashes and commits are'} under Provenance."
         )
     regen = f"arlib book --profile {_context['profile']} --chapters {_context['chapter']}" if _context["chapter"] and _context["profile"] else None
+    return number, parts, regen
+
+
+def caption_block(kind: str, text: str, runs=None) -> dict[str, str]:
+    """A numbered caption ("Figure B1.2. …"): ``text``, which runs and seeds it shows (``runs``: rows of
+    :func:`arlib.book.report.collect`), and the command that regenerates it; a MIME bundle (HTML, plain text)."""
+    import html
+
+    number, parts, regen = _caption_parts(kind, text, runs)
     plain = " ".join([number, *parts] + ([f"Regenerate: {regen}"] if regen else []))
     body = " ".join(html.escape(p) for p in parts)
     if regen:
         body += f' <span class="arbook-regen">Regenerate: <code>{html.escape(regen)}</code></span>'
     return {"text/html": f'<p class="arbook-caption"><span class="arbook-caption-number">{html.escape(number)}</span> {body}</p>', "text/plain": plain}
+
+
+def _myst_text(text: str) -> str:
+    """Plain text safe inside MyST Markdown: no HTML, no math, no emphasis, no role or substitution syntax."""
+    import html
+
+    return re.sub(r"([\\`*_$|{}\[\]])", r"\\\1", html.escape(text, quote=False))
+
+
+def _myst_caption(number: str, parts: Sequence[str], regen: str | None) -> str:
+    """A caption as one MyST paragraph: the number (class ``arbook-caption-number``), the sentences, the regenerate command."""
+    import html
+
+    body = f'<span class="arbook-caption-number">{html.escape(number)}</span> ' + " ".join(_myst_text(p) for p in parts)
+    if regen:
+        body += f' <span class="arbook-regen">Regenerate: `{regen}`</span>'
+    return body
+
+
+def _label(kind: str, label: str | None) -> str:
+    """The cross-reference target of the figure or table just numbered: ``fig-<label>``/``tab-<label>``, by default
+    the chapter and number (``fig-b3-2``); link to it from any page with ``{ref}`text <fig-b3-2>```."""
+    prefix = "fig" if kind == "Figure" else "tab"
+    if label:
+        return label if label.startswith(prefix + "-") else f"{prefix}-{label}"
+    chapter = chapter_label(_context["chapter"]).lower() or "x"
+    return f"{prefix}-{chapter}-{_numbers[kind]}"
+
+
+def figure_alt(fig, caption: str) -> str:
+    """The alt text of a figure: what it shows (the caption's first sentence) and what each panel plots against what."""
+    panels = []
+    for ax in fig.axes:
+        y, x, title = ax.get_ylabel().strip(), ax.get_xlabel().strip(), ax.get_title().strip()
+        if not (y or x or title):
+            continue
+        what = title or y
+        panels.append(f"{what} against {x}" if x else what)
+    panels = list(dict.fromkeys(panels))
+    head = re.split(r"(?<!Fig)(?<!Tab)\. (?=[A-Z])", caption)[0].rstrip(".")
+    return head + (f". Panels: {'; '.join(panels)}." if panels else ".")
+
+
+def figure_markdown(fig, caption: str, runs=None, label: str | None = None, alt: str | None = None) -> str:
+    """A Matplotlib figure as a MyST ``{figure}``: the PNG inline (a data URI, as the notebook holds it), its alt text
+    (:func:`figure_alt`), a cross-reference target (:func:`_label`) and the numbered caption, which Sphinx renders as a
+    ``<figcaption>``. A figure whose legend or a boxed text covers data (:func:`arlib.book.plots.legend_overlaps`) carries the
+    class ``arbook-legend-overlap`` (the book's reader test fails on it)."""
+    import base64
+
+    from IPython.core.pylabtools import print_figure
+
+    from .plots import legend_overlaps
+
+    number, parts, regen = _caption_parts("Figure", caption, runs)
+    png = print_figure(fig, "png", bbox_inches="tight")
+    classes = "arbook-figure" + (" arbook-legend-overlap" if legend_overlaps(fig) else "")
+    alt_text = re.sub(r"\s+", " ", alt or figure_alt(fig, caption)).strip()
+    return (
+        f":::{{figure}} data:image/png;base64,{base64.b64encode(png).decode()}\n"
+        f":name: {_label('Figure', label)}\n:alt: {alt_text}\n:figclass: {classes}\n\n"
+        f"{_myst_caption(number, parts, regen)}\n:::\n"
+    )
+
+
+def table_caption_markdown(caption: str, runs=None, label: str | None = None) -> str:
+    """A table's numbered caption as MyST: a cross-reference target (:func:`_label`) and the caption paragraph."""
+    number, parts, regen = _caption_parts("Table", caption, runs)
+    return f"({_label('Table', label)})=\n{_myst_caption(number, parts, regen)}\n"
 
 
 def breakable(df: pd.DataFrame) -> pd.DataFrame:
@@ -373,27 +497,72 @@ def settings_line(profile: str, regime: str | None = None, **overrides) -> str:
     )
 
 
-def show(result, *notes: str, caption: str | None = None, runs=None) -> None:
+def runs_notes(runs) -> list[str]:
+    """The provenance notes of ``runs`` (:func:`arlib.book.report.provenance_note`): one for a frame or a list of frames,
+    one per name for a mapping of names (the capacity regimes) to frames."""
+    if runs is None:
+        return []
+    if isinstance(runs, dict):
+        return [report.provenance_note(_frames(v), what=name) for name, v in runs.items()]
+    return [report.provenance_note(runs if isinstance(runs, pd.DataFrame) else _frames(runs))]
+
+
+LONG_TABLE_ROWS = 24  # a table with more rows is shown collapsed in the book: taller than about 1.5 screens of 900 px
+
+
+def _rows(result) -> int:
+    return len(result.data if type(result).__name__ == "Styler" else result)
+
+
+def _collapsed_table(result) -> dict[str, str]:
+    """A long table as a closed ``<details>`` block whose summary says how many rows it holds."""
+    body = result.to_html() if type(result).__name__ == "Styler" else breakable(result).to_html(classes="dataframe", border=0)
+    n = _rows(result)
+    return {
+        "text/html": f'<details class="arbook-long-table"><summary>Show the table ({n} rows)</summary>{body}</details>',
+        "text/plain": result.to_string() if isinstance(result, pd.DataFrame) else str(result),
+    }
+
+
+def _is_figure(result) -> bool:
+    return type(result).__name__ == "Figure" and hasattr(result, "savefig")
+
+
+def show(result, *notes: str, caption: str | None = None, runs=None, label: str | None = None, alt: str | None = None) -> None:
     """Display ``result`` (a figure, a table, Markdown, a widget) with its numbered caption, and the notes in a collapsed "Provenance" block.
 
     ``caption``: what the figure or table shows and which of the paper's figures or tables it
     corresponds to; it is numbered per chapter ("Figure B1.2", "Table B1.1"; tables are captioned
     above, figures and sliders below) and followed by ``runs`` summarised (:func:`runs_summary`)
-    and the command that regenerates it. The notes are what every figure and table of the book
-    carries: which runs (:func:`arlib.book.report.provenance_note`) and which of the paper's numbers
+    and the command that regenerates it. ``runs`` (rows of :func:`arlib.book.report.collect`, a list
+    of such frames, or a mapping of regime names to them) also gives the first notes, which runs
+    (:func:`runs_notes`); ``notes`` adds others, e.g. which of the paper's numbers
     (:func:`arlib.book.compare.paper_note`).
+
+    In a book build a Matplotlib figure with a caption is a MyST ``{figure}`` (:func:`figure_markdown`):
+    a ``<figure>`` with alt text and ``<figcaption>``, and a target ``label`` (default ``fig-<chapter>-<n>``)
+    that any page links to with ``{ref}``; a captioned table gets the target ``tab-…`` the same way.
     """
     from IPython.display import Markdown, display
 
-    if isinstance(result, Markdown) and not os.environ.get(INPUTS_ENV):  # Jupyter renders no MyST directive
+    book = bool(os.environ.get(INPUTS_ENV))
+    if isinstance(result, Markdown) and not book:  # Jupyter renders no MyST directive
         result = Markdown(live_markdown(result.data))
+    notes = (*runs_notes(runs), *notes)
     table = _is_table(result)
-    cap = caption_block("Table" if table else "Figure", caption, runs) if caption else None
-    if cap is not None and table:
-        display(cap, raw=True)
-    display(breakable(result) if isinstance(result, pd.DataFrame) else result)
-    if cap is not None and not table:
-        display(cap, raw=True)
+    if caption and book and _is_figure(result):
+        display(Markdown(figure_markdown(result, caption, runs, label, alt)))
+    else:
+        if caption and book and table:
+            display(Markdown(table_caption_markdown(caption, runs, label)))
+        elif caption and table:
+            display(caption_block("Table", caption, runs), raw=True)
+        if book and table and _rows(result) > LONG_TABLE_ROWS:
+            display(_collapsed_table(result), raw=True)
+        else:
+            display(breakable(result) if isinstance(result, pd.DataFrame) else result)
+        if caption and not table:
+            display(caption_block("Figure", caption, runs), raw=True)
     block = provenance_block(*notes)
     if block is not None:
         display(block, raw=True)

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -383,3 +383,31 @@ def settings_table(profile, dataset: str = "cifar10") -> pd.DataFrame:
         ),
     ]
     return pd.DataFrame(rows, columns=["setting", f"ours ({prof.name})", "paper (App. D)"]).set_index("setting")
+
+
+def run_groups_table(groups: Mapping[str, Sequence[pd.DataFrame]]) -> pd.DataFrame:
+    """Where every group of runs (a capacity regime's frames of :func:`arlib.book.report.collect`) comes from, read from
+    their provenance: how many runs, the data they were trained on (source and the dataset's fingerprint), the training
+    precision and the commits they were trained at (with how many runs each). Rows: those facts; one column per group."""
+    from .report import _PRECISION_TEXT, _short_commit, _source_text
+
+    columns = {}
+    for name, frames in groups.items():
+        frames = [f for f in frames if f is not None and len(f)]
+        if not frames:
+            columns[name] = {"runs": "0"}
+            continue
+        df = pd.concat(frames, ignore_index=True).drop_duplicates("hash")
+
+        def values(col, text=str, df=df):
+            return "; ".join(text(v) for v in sorted({str(v) for v in df.get(col, pd.Series([], dtype=str)) if str(v)})) or "not recorded"
+
+        commits = df["commit"].map(_short_commit).value_counts().sort_index()
+        columns[name] = {
+            "runs": str(len(df)),
+            "data source": values("data_source", _source_text),
+            "dataset fingerprint": values("data_fingerprint"),
+            "precision": values("precision", lambda p: _PRECISION_TEXT.get(p, p)),
+            "trained at commit": "; ".join(f"{c} ({n} run{'s' if n != 1 else ''})" for c, n in commits.items()),
+        }
+    return pd.DataFrame(columns).fillna("—")

@@ -37,7 +37,7 @@ import pandas as pd
 from .. import profiles
 from ..bound import BOUND_FILE, BoundUnavailable, bound_terms
 from ..errors import DamagedRunError
-from ..grid import ensure as ensure_run
+from ..grid import ensure_run
 from ..grid import expand
 from ..regimes import is_collapsed, is_degenerate, is_diverged
 from ..store import Run, Store, default_root
@@ -147,6 +147,7 @@ def _row(run: Run, experiment: str, profile_name: str) -> dict[str, Any]:
     row["device"] = prov.get("device", "")
     row["precision"] = prov.get("precision", "")
     row["data_source"] = prov.get("dataset_source", "")
+    row["data_fingerprint"] = prov.get("dataset_fingerprint", "")
     row["finished_at"] = prov.get("finished_at", "")
     row["analysed"] = run.analysed
     if run.analysed:
@@ -381,7 +382,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             + CELL_KEYS
             + ["seed", "epochs"]
             + METRICS
-            + ["collapsed", "commit", "train_minutes", "device", "precision", "data_source", "finished_at", "analysed"]
+            + ["collapsed", "commit", "train_minutes", "device", "precision", "data_source", "data_fingerprint", "finished_at", "analysed"]
             + margin_cols
             + [
                 "spectral_complexity",
@@ -588,6 +589,71 @@ def commits_note(df: pd.DataFrame, key: str = "run") -> str:
     return " ".join(filter(None, [text, dirty_note(groups.index)]))
 
 
+# The code whose changes could change a run's numbers: training, attacks, data, networks, configuration, and the
+# measurements analysis.json and bound.json hold. The book layer (arlib/book) only reads the stored files.
+TRAINING_CODE = (
+    "arlib/train.py",
+    "arlib/attacks.py",
+    "arlib/data.py",
+    "arlib/models",
+    "arlib/networks.py",
+    "arlib/config.py",
+    "arlib/profiles.py",
+    "arlib/cells.py",
+    "arlib/device.py",
+    "arlib/analysis.py",
+    "arlib/spectral.py",
+    "arlib/bound.py",
+)
+
+
+def code_changes_since(commit: str, paths: Sequence[str] = TRAINING_CODE, root: str | Path | None = None) -> list[str] | None:
+    """The files under ``paths`` that differ between ``commit`` (a run's, ``+dirty`` ignored) and the checkout's HEAD
+    (``git diff --name-only <commit> HEAD -- <paths>``, through :mod:`arlib.gitinfo`); ``[]``: none; ``None``: no git
+    history to check against (not a checkout, a shallow clone without that commit, an ``unknown`` commit)."""
+    from .. import gitinfo
+
+    sha = str(commit).split("+")[0]
+    if not re.fullmatch(r"[0-9a-f]{7,40}", sha):
+        return None
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[2]
+    if gitinfo._git(root, "cat-file", "-e", f"{sha}^{{commit}}") is None:
+        return None
+    out = gitinfo._git(root, "diff", "--name-only", sha, "HEAD", "--", *paths)
+    return None if out is None else [line for line in out.splitlines() if line]
+
+
+def code_check_sentence(commits: Sequence[str], paths: Sequence[str] = TRAINING_CODE) -> str:
+    """Why a book built from a later commit than its runs' may show them, checked: for each of the runs' ``commits``,
+    whether the training and measurement code (``paths``) differs at the build's HEAD (:func:`code_changes_since`)."""
+    commits = sorted({str(c) for c in commits if c})
+    if not commits:
+        return "No runs, so no training commit to check."
+    same, changed, unknown = [], [], []
+    for c in commits:
+        files = code_changes_since(c, paths)
+        (unknown if files is None else same if not files else changed).append((_short_commit(c), files))
+    parts = []
+    if same:
+        parts.append(f"the training and measurement code is unchanged between {', '.join(c for c, _ in same)} and the build's commit")
+    for c, files in changed:
+        shown = ", ".join(f.removeprefix("arlib/") for f in files[:6]) + (f" and {len(files) - 6} more" if len(files) > 6 else "")
+        parts.append(f"between {c} and the build's commit {len(files)} file{'s' if len(files) != 1 else ''} of it changed ({shown})")
+    if unknown:
+        parts.append(f"for {', '.join(c for c, _ in unknown)} no git history was available to check")
+    checked = "; ".join(parts)
+    return (
+        "The book reads every number from the runs' stored files and trains nothing, so it may be built from a later commit than "
+        f"the runs'. Checked at build time with git (`git diff <run commit> HEAD` over {', '.join(paths)}): {checked}."
+        + (
+            " A change there does not alter a stored run; whether the current code still trains the same numbers is what "
+            "tests/test_reproduce.py checks by retraining two committed cells."
+            if changed
+            else ""
+        )
+    )
+
+
 def _source_text(source: str) -> str:
     """provenance.json's ``dataset_source`` ("tarball:cifar10-jpeg.tar.gz") as a reader reads it."""
     kind, _, name = source.partition(":")
@@ -767,3 +833,60 @@ def sizing_probes(root: str | os.PathLike | None = None) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).sort_values(["eps", "images/class", "model", "batch", "lr"]).reset_index(drop=True).round(3)
+
+
+ZERO_SIGMA = 1e-7  # a smallest singular value below this is 0 to float32 precision (relative to layers of norm ~1)
+
+
+def sigma_min_sentence(layers: pd.DataFrame) -> str:
+    """What :func:`bound_layers` shows, in one paragraph generated from it: the range of σ_min of the wide layers (those
+    with a null space), of the last convolution of every residual branch (``…conv2``, zero at Fixup's initialisation),
+    and how many layers are 0 to float precision."""
+    if layers.empty:
+        return "No run with weights or a stored `bound.json`: nothing to measure."
+
+    def rng(v: pd.Series) -> str:
+        lo, hi = float(v.min()), float(v.max())
+        return f"{lo:.2g}" if f"{lo:.2g}" == f"{hi:.2g}" else f"{lo:.2g} to {hi:.2g}"
+
+    wide = layers[layers["wide"].astype(bool)]
+    last = layers[layers["layer"].astype(str).str.endswith("conv2") & ~layers["wide"].astype(bool)]
+    zero = layers[layers["sigma_min"] < ZERO_SIGMA]
+    parts = []
+    if len(wide):
+        parts.append(f"the wide layers' σ_min ranges over {rng(wide['sigma_min'])}")
+    if len(last):
+        nonzero = last[last["sigma_min"] >= ZERO_SIGMA]["sigma_min"]
+        parts.append(
+            f"that of the last convolution of each residual branch over {rng(last['sigma_min'])}"
+            + (f" ({rng(nonzero)} leaving out the zeros)" if len(nonzero) and len(nonzero) < len(last) else "")
+        )
+    runs = layers["short"].nunique() if "short" in layers else layers["eps"].nunique()
+    parts.append(
+        f"{len(zero)} of {len(layers)} layer spectra ({zero['layer'].nunique()} distinct layer{'s' if zero['layer'].nunique() != 1 else ''}) "
+        f"have σ_min below {ZERO_SIGMA:g}, 0 to float precision"
+        if len(zero)
+        else f"no layer has σ_min below {ZERO_SIGMA:g}"
+    )
+    return f"Measured on these {runs} runs: " + "; ".join(parts) + "."
+
+
+def bound_gap_sentence(bound: pd.DataFrame) -> str:
+    """How loose the chain u_min ≥ u_lower is on the runs of :func:`bound_table`, generated from it: the orders of
+    magnitude between the measured smallest margin and the theorem's lower bound, and how many runs have u_lower = 0."""
+    if bound.empty or "log10_u_lower" not in bound or "u_min" not in bound:
+        return "No run with a stored `bound.json`: nothing to compare."
+    lower = pd.to_numeric(bound["log10_u_lower"], errors="coerce")
+    measured = np.log10(pd.to_numeric(bound["u_min"], errors="coerce").where(lambda v: v > 0))
+    finite = lower.notna() & np.isfinite(lower) & measured.notna()
+    zero = int((lower == -np.inf).sum())
+    parts = []
+    if finite.any():
+        gap = (measured - lower)[finite]
+        parts.append(
+            f"where the lower bound is positive ({int(finite.sum())} of {len(bound)} runs), the measured smallest margin exceeds it by "
+            f"{gap.min():.1f} to {gap.max():.1f} orders of magnitude"
+        )
+    if zero:
+        parts.append(f"in {zero} run{'s' if zero != 1 else ''} a layer's σ_min of 0 makes the lower bound 0, and the bound's first term 1")
+    return ("On these runs, " + "; ".join(parts) + ".") if parts else "No run has both a lower bound and a measured margin."

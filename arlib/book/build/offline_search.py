@@ -18,12 +18,86 @@ TEXTS_FILE = "arbook-search-texts.js"
 MAX_CHARS = 50_000  # per page; snippets come from the first occurrence of a search term
 
 
+# TeX a snippet may meet, as text: the rest of a formula keeps its letters and digits, without commands or braces.
+_TEX = {
+    **{op: op for op in ("max", "min", "log", "exp", "sup", "inf", "arg", "sin", "cos", "det", "Pr")},
+    "epsilon": "ε",
+    "varepsilon": "ε",
+    "delta": "δ",
+    "sigma": "σ",
+    "gamma": "γ",
+    "lambda": "λ",
+    "theta": "θ",
+    "alpha": "α",
+    "beta": "β",
+    "mu": "μ",
+    "rho": "ρ",
+    "tau": "τ",
+    "ell": "ℓ",
+    "infty": "∞",
+    "le": "≤",
+    "leq": "≤",
+    "ge": "≥",
+    "geq": "≥",
+    "to": "→",
+    "rightarrow": "→",
+    "times": "×",
+    "cdot": "·",
+    "in": "∈",
+    "sum": "Σ",
+    "prod": "Π",
+    "approx": "≈",
+    "neq": "≠",
+    "pm": "±",
+    "partial": "∂",
+    "nabla": "∇",
+    "Delta": "Δ",
+    "Sigma": "Σ",
+    "Pi": "Π",
+}
+
+
+def plain_math(tex: str) -> str:
+    """A TeX formula as plain text for a snippet: Greek letters and common symbols as characters, other commands and
+    the markup (braces, ``^``, ``_``, ``&``, ``\\``) dropped."""
+    import re
+
+    text = re.sub(r"\\([A-Za-z]+)", lambda m: _TEX.get(m.group(1), " "), tex)
+    text = re.sub(r"\\.|[{}^_&$]", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def page_text(doctree) -> str:
+    """The text a reader sees on a page, from its resolved doctree: math as :func:`plain_math`, raw HTML without its tags,
+    no images (their alt text), no code cells' source, no comments; citations as the book prints them."""
+    import html
+    import re
+
+    from docutils import nodes
+
+    def text(node) -> str:
+        if isinstance(node, nodes.Text):
+            return str(node)
+        if isinstance(node, (nodes.math, nodes.math_block)):
+            return " " + plain_math(node.astext()) + " "
+        if isinstance(node, nodes.raw):
+            return " " + html.unescape(re.sub(r"<[^>]+>", " ", node.astext())) + " "
+        if isinstance(node, (nodes.image, nodes.comment, nodes.substitution_definition, nodes.system_message)):
+            return ""
+        if isinstance(node, nodes.container) and node.get("nb_element") == "cell_code_source":
+            return ""
+        return node.child_text_separator.join(text(c) for c in node.children)
+
+    return re.sub(r"\s+", " ", text(doctree)).strip()
+
+
 def page_texts(app) -> dict[str, str]:
-    """``{docname: plain text}`` of every page of the build, from its (cached) doctree."""
+    """``{docname: plain text}`` of every page of the build, from its doctree as the HTML writer gets it (references and
+    citations resolved, one output format per cell output), reduced to what a reader sees (:func:`page_text`)."""
     texts = {}
     for doc in sorted(app.env.found_docs):
         try:
-            texts[doc] = app.env.get_doctree(doc).astext()[:MAX_CHARS]
+            texts[doc] = page_text(app.env.get_and_resolve_doctree(doc, app.builder))[:MAX_CHARS]
         except Exception:  # a page without a doctree (e.g. excluded) gets no snippet
             continue
     return texts
