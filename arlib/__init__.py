@@ -22,7 +22,7 @@ Three layers, one job per module:
   (the intervals, resolution and Holm adjustment of the verdicts). Training uses
   the first two (clipping, the final PGD evaluation), so these two layers import each other;
 * book, the subpackage ``arlib.book``. What a chapter shows: ``paper``, ``report``, ``compare``,
-  ``speed``, ``claims``, ``plots``, ``widgets``, ``chapter``; the two contracts it shares with the
+  ``speed``, ``claims``, ``masking``, ``plots``, ``widgets``, ``chapter``; the two contracts it shares with the
   build: ``handshake`` (what a chapter tells the build it read) and ``params`` (the chapters'
   parameters, ``book/params.yml``); how the book is built, the subpackage ``build``, which the
   content never imports: ``pipeline`` (``arlib book``), ``rerun`` (``arlib chapter``: one chapter

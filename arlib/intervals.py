@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["ImageTerms", "Change", "poisson_weights", "image_draws", "change", "holm", "seeds_needed"]
+__all__ = ["ImageTerms", "Change", "Level", "poisson_weights", "image_draws", "change", "level", "holm", "seeds_needed"]
 
 LEVEL = 0.95
 POWER = 0.80
@@ -167,6 +167,46 @@ def change(
         n_images if img else 0,
         b_lo or b_hi,
     )
+
+
+@dataclass(frozen=True)
+class Level:
+    """A cell mean (not a change) with its interval: seeds (``n`` runs) plus test images, as :func:`change`."""
+
+    mean: float
+    ci: tuple[float, float]
+    se: float
+    se_seeds: float  # NaN with one run: the interval then holds the test images only
+    se_images: float
+    df: float
+    n: int
+
+    @property
+    def images_only(self) -> bool:
+        return self.n < 2
+
+
+def level(values: Sequence[float], images: np.ndarray | None = None, confidence: float = LEVEL) -> Level:
+    """The mean of ``values`` (one per run) with a ``confidence`` interval, ``t(df) · SE``.
+
+    ``SE² = var(values)/n + var(images)``: the seed component (``ddof=1``, ``n - 1`` degrees of
+    freedom, Satterthwaite with the image component taken as known) and the variance of the cell
+    mean over the test-image resamples ``images`` (:func:`image_draws`). One run: the image
+    component alone, normal quantile, said by :attr:`Level.images_only`.
+    """
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    nan = float("nan")
+    if v.size == 0:
+        return Level(nan, (nan, nan), nan, nan, nan, nan, 0)
+    img = float(np.var(np.asarray(images, float), ddof=1)) if images is not None and len(images) > 1 else 0.0
+    seeds = float(np.var(v, ddof=1)) / v.size if v.size >= 2 else nan
+    total = (seeds if v.size >= 2 else 0.0) + img
+    se = math.sqrt(total)
+    df = total**2 / (seeds**2 / (v.size - 1)) if v.size >= 2 and seeds > 0 else math.inf
+    half = stats.t.ppf(0.5 + confidence / 2, df) * se if se > 0 else 0.0
+    m = float(v.mean())
+    return Level(m, (m - half, m + half), se, math.sqrt(seeds) if seeds == seeds else nan, math.sqrt(img), float(df), int(v.size))
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:

@@ -9,6 +9,7 @@ them (``tests/test_layers.py`` checks it). Modules, one job each:
 * ``compare`` - our numbers next to the paper's, and a profile's settings next to Appendix D's;
 * ``speed`` - the training-speed benchmark's results file as tables;
 * ``claims`` - Appendix B's claims tested on our runs (the ledger);
+* ``masking`` - D.2's attack checked: PGD-10's robust accuracy beside APGD's (:mod:`arlib.audit`);
 * ``plots`` - the figures; ``widgets`` - the ε slider that also works in static HTML;
 * ``chapter`` - what every chapter notebook does around its figures (``setup``, ``show``);
 * ``handshake`` - what a running chapter tells the build (its name, the runs it read) and
