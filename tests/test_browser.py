@@ -285,7 +285,7 @@ _READER = r"""() => {
     const captioned = fig ? !!fig.querySelector('figcaption .arbook-caption-number')
                           : !!(widget && cell && cell.querySelector('.arbook-caption-number'));
     if (!captioned) problems.push(`image without a caption: ${img.alt.slice(0, 60) || img.src.slice(0, 60)}`);
-    if (!widget && (!img.alt.trim() || fileLike(img.alt))) problems.push(`image whose alt text is not a description: "${img.alt.slice(0, 60)}"`);
+    if (!img.alt.trim() || fileLike(img.alt)) problems.push(`image whose alt text is not a description: "${img.alt.slice(0, 60)}"`);
   }
   for (const fig of col.querySelectorAll('figure.arbook-legend-overlap'))
     problems.push(`legend or text box over data: ${(fig.querySelector('.arbook-caption-number') || {}).innerText}`);

@@ -369,6 +369,22 @@ def test_search_snippets_carry_no_markup():
     assert plain_math(r"\epsilon \le 8/255") == "ε ≤ 8/255"
 
 
+def test_search_text_of_a_page_is_what_a_reader_sees():
+    from docutils import nodes
+    from docutils.utils import new_document
+    from docutils.frontend import get_default_settings
+    from docutils.parsers.rst import Parser
+
+    from arlib.book.build.offline_search import page_text
+
+    doc = new_document("x", get_default_settings(Parser))
+    para = nodes.paragraph("", "", nodes.Text("Margins of "), nodes.math("", r"\epsilon"), nodes.Text("-robust nets."))
+    raw = nodes.raw("", "<style>.dataframe td { x: 1 }</style><table><tr><td>0.5</td></tr></table>", format="html")
+    doc += [para, raw, nodes.image(uri="_images/abc.png", alt="abc.png"), nodes.comment("", "TODO")]
+    text = page_text(doc)
+    assert text == "Margins of ε -robust nets. 0.5", text
+
+
 def test_generated_bound_sentences_follow_the_data():
     import numpy as np
     import pandas as pd

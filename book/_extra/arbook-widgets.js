@@ -13,6 +13,9 @@
  *    that is not an option of a SelectionSlider leaves handle and figure where they were, and
  *    Enter empties it. The book's sliders are moved with the handle or the arrow keys only: every
  *    readout is kept read-only (ipywidgets sets it editable again on each update).
+ * 4. A slider's figures are images the widget manager adds without alt text. Each gets one: the
+ *    first sentence of its cell's caption (arlib.book.chapter.caption_block) and the ε it shows
+ *    (the tick label at its place in the slider's stack).
  */
 (function () {
   "use strict";
@@ -53,8 +56,19 @@
       el.removeAttribute("tabindex");
     }
   }
+  function describe(img) {
+    if (img.tagName !== "IMG" || img.alt || !img.closest(".widget-output")) return;
+    var cell = img.closest("div.cell");
+    var caption = cell && cell.querySelector(".arbook-caption");
+    var text = caption ? caption.innerText.replace(/^\s*Figure [A-D]\d?\.\d+\.\s*/, "").split(/\.\s/)[0] : "Figure";
+    var page = img.closest(".widget-output");
+    var index = page && page.parentElement ? Array.prototype.indexOf.call(page.parentElement.children, page) : -1;
+    var ticks = cell ? cell.querySelectorAll(".arbook-eps-tick") : [];
+    img.alt = text + (index >= 0 && ticks[index] ? ", at ε = " + ticks[index].innerText.trim() : "");
+  }
   function keepReadoutsReadOnly() {
     document.querySelectorAll(".widget-readout").forEach(readOnly);
+    document.querySelectorAll(".widget-output img").forEach(describe);
     new MutationObserver(function (records) {
       records.forEach(function (r) {
         if (r.type === "attributes") {
@@ -63,7 +77,9 @@
           r.addedNodes.forEach(function (n) {
             if (n.nodeType !== 1) return;
             readOnly(n);
+            describe(n);
             n.querySelectorAll(".widget-readout").forEach(readOnly);
+            n.querySelectorAll(".widget-output img").forEach(describe);
           });
         }
       });

@@ -81,7 +81,8 @@ def page_text(doctree) -> str:
         if isinstance(node, (nodes.math, nodes.math_block)):
             return " " + plain_math(node.astext()) + " "
         if isinstance(node, nodes.raw):
-            return " " + html.unescape(re.sub(r"<[^>]+>", " ", node.astext())) + " "
+            shown = re.sub(r"<(style|script)\b.*?</\1\s*>", " ", node.astext(), flags=re.S | re.I)  # a table's CSS is not its text
+            return " " + html.unescape(re.sub(r"<[^>]+>", " ", shown)) + " "
         if isinstance(node, (nodes.image, nodes.comment, nodes.substitution_definition, nodes.system_message)):
             return ""
         if isinstance(node, nodes.container) and node.get("nb_element") == "cell_code_source":
