@@ -20,6 +20,7 @@ from .. import intervals
 from ..audit import AUDIT_JSON, audit_arrays, pgd_cells
 from ..regimes import REGIMES
 from ..store import Store, default_root
+from .handshake import record_inputs
 
 ACCURACIES = {"clean": "clean", "pgd10": "PGD-10", "apgd_ce": "APGD-CE", "worst": "worst of the three"}
 N_TEST_IMAGES = 10_000  # ids of the audited images index CIFAR-10's full test split
@@ -32,6 +33,7 @@ def audit_frame(profile: str, root: str | os.PathLike | None = None) -> pd.DataF
     for run in pgd_cells(profile, store):
         if not run.file(AUDIT_JSON).is_file():
             continue
+        record_inputs(run.path)
         s = run.read_json(AUDIT_JSON)
         cfg = run.config
         rows.append(
@@ -111,4 +113,19 @@ def masking_sentence(table: pd.DataFrame) -> str:
     return (
         f"In {len(over)} of the {len(table)} audited cells the stronger attacks break images PGD-10 left standing "
         f"(points of robust accuracy, mean [95 % CI]: {cells}); PGD-10's robust accuracies there are upper bounds."
+    )
+
+
+def audit_note(profiles: Sequence[str] = ("cpu", "cpu-high"), root: str | os.PathLike | None = None) -> str:
+    """The provenance of the audits behind :func:`masking_table`: runs, audit commit(s), attack settings, time."""
+    frames = [audit_frame(p, root) for p in profiles]
+    df = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame()
+    if df.empty:
+        return "No audited runs."
+    commits = sorted({c.split("+")[0][:7] + ("+dirty" if c.endswith("+dirty") else "") for c in df["audit_commit"]})
+    hashes = ", ".join(h[:8] for h in df["hash"])
+    return (
+        f"Audited runs {hashes} ({len(df)} runs, profiles {', '.join(sorted(set(df['profile'])))}); "
+        f"audit commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}; "
+        f"{df['audit_seconds'].sum() / 60:.0f} core-minutes in all (attack_audit.json in each run's folder)."
     )
