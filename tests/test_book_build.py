@@ -299,7 +299,7 @@ def test_chapter_captions_are_numbered_per_kind_with_runs_and_command(monkeypatc
     runs = pd.DataFrame({"hash": ["a", "b", "c"], "eps": [0.0, 16.0, 4.0], "seed": [0, 1, 0]})
     first = chapter.caption_block("Figure", "Fig. 8 of the paper.", runs)
     assert first["text/plain"] == (
-        "Figure B5.1. Fig. 8 of the paper. Shows 3 runs (ε 0, 4, 16; seed 0 at ε 0, 4, seed 1 at ε 16); their hashes and "
+        "Figure B5.1. Fig. 8 of the paper. Shows 3 runs (ε 0, 4, 16; seed 0 at ε 0, 4; seed 1 at ε 16); their hashes and "
         "commits are under Provenance. Regenerate: arlib book --profile smoke --chapters B5_smoothing"
     )
     assert '<span class="arbook-caption-number">Figure B5.1.</span>' in first["text/html"]

@@ -289,7 +289,7 @@ def test_caption_names_the_seeds_of_each_cell_not_the_union():
     from arlib.book.chapter import runs_summary
 
     runs = _runs()
-    assert runs_summary(runs) == "7 runs (ε 0, 8, 16; seeds 0, 1, 2 at ε 8, seeds 0, 1 at ε 0, 16)"
+    assert runs_summary(runs) == "7 runs (ε 0, 8, 16; seeds 0, 1, 2 at ε 8; seeds 0, 1 at ε 0, 16)"
     assert runs_summary(runs[runs["eps"] != 8]) == "4 runs (ε 0, 16; seeds 0, 1)"
     assert runs_summary({"low": runs.iloc[:2], "high": [runs.iloc[5:]]}) == "4 runs (ε 0, 16; seeds 0, 1)"
 

@@ -339,7 +339,7 @@ def runs_summary(runs) -> str:
     """ "8 runs (ε 0, 4, 8, 16; seeds 0, 1)": how many runs a figure or table shows, at which ε and seeds.
 
     Where the cells differ in their seeds, each set of seeds is named with the ε of its cells
-    ("11 runs (ε 0, 4, 8, 16; seeds 0, 1, 2 at ε 8, seeds 0, 1 at ε 0, 4, 16)"), so a caption never
+    ("11 runs (ε 0, 4, 8, 16; seeds 0, 1, 2 at ε 8; seeds 0, 1 at ε 0, 4, 16)"), so a caption never
     claims three seeds for a cell that has two.
     """
     frames = _frames(runs)
@@ -364,7 +364,7 @@ def runs_summary(runs) -> str:
         return f"{n} (ε {eps}; {seeds_text(sorted(df['seed'].unique()))})"
     cells = per_cell.reset_index()
     groups = sorted(cells.groupby("seed")["eps"].agg(eps_text).items(), key=lambda kv: (-len(kv[0]), kv[0]))
-    return f"{n} (ε {eps}; " + ", ".join(f"{seeds_text(seeds)} at ε {at}" for seeds, at in groups) + ")"
+    return f"{n} (ε {eps}; " + "; ".join(f"{seeds_text(seeds)} at ε {at}" for seeds, at in groups) + ")"
 
 
 def _caption_parts(kind: str, text: str, runs=None) -> tuple[str, list[str], str | None]:

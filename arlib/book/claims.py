@@ -1151,8 +1151,9 @@ def findings_summary(long: pd.DataFrame) -> str:
     if long.empty:
         return "<p>No claims evaluated yet: the results store holds no runs of the current design.</p>"
 
-    def names(rows):
-        return ", ".join(f"{r.section} ({r.regime})" for r in rows.itertuples())
+    def names(rows):  # one entry per section and regime, with how many of its claims when more than one
+        counts = rows.groupby(["section", "regime"], sort=False).size()
+        return ", ".join(f"{section} ({regime}{f', {n} claims' if n > 1 else ''})" for (section, regime), n in counts.items())
 
     held = long[long["verdict"] == HOLDS]
     failed = long[long["verdict"] == FAILS]
