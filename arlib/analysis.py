@@ -524,11 +524,6 @@ def analyse(
     * maximal loss variation per test example for each eps' in
       ``loss_variation_eps`` (App. B.5; Fig. 8, Table 1), ``loss_variation_steps``
       PGD steps of eps'/4;
-    The attacks (loss variation, PGD) run on ``attack_split`` (default: the
-    test split), a subset where the test split is large; a ``pgd`` summary
-    already measured (:func:`pgd_summary` of the run's stored outcomes) is
-    taken as it is instead of attacking again.
-
     * PGD accuracy, both conventions (App. D.2; Tables 3-6 "PGD", Fig. 12),
       with ``eval_cfg`` (:class:`arlib.config.EvalConfig`, default: 10 steps
       of 2, radius 8, batch 500);
@@ -536,6 +531,11 @@ def analyse(
       11c/d; App. B.2) and the spectral complexity (Definition 7, App. B.4.2),
       through :mod:`arlib.spectral`, at the conv input sizes recorded on a
       ``(1, C, input_size, input_size)`` input.
+
+    The attacks (loss variation, PGD) run on ``attack_split`` (default: the
+    test split), a subset where the test split is large; a ``pgd`` summary
+    already measured (:func:`pgd_summary` of the run's stored outcomes) is
+    taken as it is instead of attacking again.
 
     Returns:
         ``(summary, arrays)``. ``summary``: nested dict of JSON-able values
