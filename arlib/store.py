@@ -512,7 +512,7 @@ class Run:
                 if obj is not None and key and obj.get(key) not in (None, self.hash):
                     out.append(f"{self.file(name)}: belongs to run {obj.get(key)}, not {self.hash}")
         if deep:
-            for name in ("analysis.npz", "outcomes.npz"):
+            for name in ("analysis.npz", "outcomes.npz", "attack_audit.npz"):
                 if self.file(name).is_file():
                     attempt(lambda name=name: self._read_npz(name))
             if self.file("model.pt").is_file():
