@@ -1,4 +1,4 @@
-"""``arlib`` command line: train, grid, eval, analyse, runs, book, chapter, lab.
+"""``arlib`` command line: train, grid, eval, analyse, audit, runs, book, chapter, lab.
 
 Every user error (unknown dataset or model, eps outside [0, 255], a data
 root that does not exist, a malformed config, missing data) prints one line
@@ -10,6 +10,7 @@ Examples::
     arlib train --profile cpu --eps 4 --method fgsm --seed 1
     arlib grid --profile cpu --experiments pgd,fgsm
     arlib grid --profile paper --executor slurm --partition gpu --gpus-per-job 1 --cpus-per-task 8
+    arlib audit --profile cpu
     arlib runs
     arlib book --profile smoke
     arlib chapter B5_smoothing -p eps_grid 0,8,16 -o out.ipynb
@@ -281,6 +282,29 @@ def cmd_analyse(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    """``arlib audit``: APGD-CE and APGD-DLR on the PGD cells of a profile that have weights and no audit (:mod:`arlib.audit`)."""
+    from . import profiles
+    from .audit import AuditConfig, audit_profile
+    from .store import Store
+
+    if args.profile not in profiles.PROFILES:
+        raise ConfigError(f"unknown profile {args.profile!r} (one of {', '.join(profiles.PROFILES)})")
+    try:
+        import torchattacks  # noqa: F401
+    except ImportError:
+        raise ConfigError("arlib audit needs torchattacks: pip install -e '.[audit]'") from None
+    cfg = AuditConfig(per_class=args.per_class, steps=args.steps)
+    store = Store(_results_root(args.results) / args.profile)
+    done = audit_profile(args.profile, store, cfg, args.data_root, progress=not args.quiet)
+    for s in done:
+        a = s["accuracy"]
+        accs = f"clean {a['clean']:.1f}  PGD-10 {a['pgd10']:.1f}  APGD-CE {a['apgd_ce']:.1f}  worst {a['worst']:.1f}"
+        print(f"{s['hash'][:8]}  n {s['n']}  {accs}  ({s['seconds']:.0f} s)")
+    print(f"audited {len(done)} runs of {args.profile}")
+    return 0
+
+
 def cmd_runs(args) -> int:
     """The store as a table; a run whose files do not parse, fit their shapes or match their checksums shows as ``damaged``.
 
@@ -403,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``arlib`` command line: one sub-command per job, each added by its own function below."""
     p = _Parser(prog="arlib", description="Adversarial robustness as regularisation: experiments of Wen, Li & Jia (ICML 2020).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_train_parser, _grid_parser, _eval_parser, _analyse_parser, _runs_parser, _book_parser, _chapter_parser, _lab_parser):
+    for add in (_train_parser, _grid_parser, _eval_parser, _analyse_parser, _audit_parser, _runs_parser, _book_parser, _chapter_parser, _lab_parser):
         add(sub)
     return p
 
@@ -481,6 +505,18 @@ def _analyse_parser(sub) -> None:
     _common_options(a)
     a.add_argument("--run", help="only this run (hash prefix)")
     a.set_defaults(fn=cmd_analyse)
+
+
+def _audit_parser(sub) -> None:
+    """``arlib audit``: D.2's PGD-10 checked with APGD on a profile's PGD cells."""
+    from .audit import AuditConfig
+
+    a = sub.add_parser("audit", help="attack a profile's PGD cells with APGD-CE and APGD-DLR (is PGD-10 fooled?)")
+    _common_options(a)
+    a.add_argument("--profile", default="cpu", help="whose PGD cells (default cpu)")
+    a.add_argument("--per-class", type=int, default=AuditConfig.per_class, help="test images a class, of the ones PGD-10 attacked (default %(default)s)")
+    a.add_argument("--steps", type=int, default=AuditConfig.steps, help="APGD steps (default %(default)s)")
+    a.set_defaults(fn=cmd_audit)
 
 
 def _runs_parser(sub) -> None:
