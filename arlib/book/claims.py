@@ -1138,7 +1138,8 @@ def scale_sentence(profile_names: Sequence[str] = ("cpu", "cpu-high")) -> str:
     n_test = "all 10,000" if p.datasets["cifar10"].test_per_class is None else f"{10 * p.datasets['cifar10'].test_per_class:,}"
     attacked = f"{10 * e.attack_per_class:,}" if e.attack_per_class else n_test
     return (
-        f"Scale: {'; '.join(parts)}; {len(p.claim_seeds)} seeds per PGD cell (a seed also draws the training images); "
+        f"Scale: {'; '.join(parts)}; the grid plans up to {len(p.claim_seeds)} seeds per PGD cell (a seed also draws the training "
+        "images; the seeds each verdict rests on are in its evidence); "
         f"clean metrics on {n_test} CIFAR-10 test images, PGD on {attacked}."
     )
 

@@ -376,6 +376,12 @@ def settings_table(profile, dataset: str = "cifar10") -> pd.DataFrame:
         ("spectral norm targets (B.4.2)", ", ".join(f"{x:g}" for x in prof.spectral_grid) + ", uncontrolled", "1, 3, 5, uncontrolled; clipped every epoch"),
         ("PGD evaluation", f"l_inf radius {e.eps:g}, {e.steps} steps of {e.alpha:g} (0-255 scale)", "radius 8, 10 steps of 2 (D.2)"),
         (
+            "evaluation images",
+            f"clean: every test and training image; PGD: {sub(getattr(e, 'attack_per_class', None))} of the test set, one fixed draw for "
+            f"every run; per-epoch curve and B.5: {sub(getattr(e, 'monitor_per_class', None))}",
+            "the test set (not stated further)",
+        ),
+        (
             "seeds",
             ", ".join(map(str, prof.seeds))
             + (f"; extra seeds {', '.join(map(str, extra))} at eps {', '.join(f'{x:g}' for x in prof.claim_eps)}" if extra else ""),
