@@ -49,3 +49,19 @@ def test_one_run_interval_is_the_binomial_width_of_its_broken_images(audited):
     lv = masking.overstatement([run], draws=2000)
     p, n = gap.mean(), len(gap)
     assert lv.se == pytest.approx(100 * np.sqrt(p * (1 - p) / n), rel=0.15)
+
+
+def test_trend_table_compares_both_attacks_on_the_same_runs(audited):
+    trends = masking.trend_table(("cpu",), root="results")
+    if trends.empty:
+        pytest.skip("no cpu cell audited at both eps 4 and 16")
+    assert list(trends["attack"]) == ["PGD-10", "worst of the three"]
+    for _, row in trends.iterrows():
+        column = "pgd10" if row["attack"] == "PGD-10" else "worst"
+        for eps in (4, 16):
+            assert float(row[f"ε {eps}"]) == pytest.approx(audited[audited["eps"] == eps][column].mean(), abs=0.051)
+        diff = float(row["change [95 % CI]"].split(" ")[0])
+        assert diff == pytest.approx(float(row["ε 16"]) - float(row["ε 4"]), abs=0.11)
+    # the worst case can never exceed PGD-10 in any cell
+    assert float(trends.iloc[1]["ε 4"]) <= float(trends.iloc[0]["ε 4"]) and float(trends.iloc[1]["ε 16"]) <= float(trends.iloc[0]["ε 16"])
+    assert masking.trend_sentence(trends).startswith("D.2's trend")

@@ -64,6 +64,73 @@ def overstatement(runs: Sequence, draws: int = 400, seed: int = 0) -> intervals.
     return intervals.level(values, intervals.image_draws(terms, weights))
 
 
+def _robust_terms(runs: Sequence, column: str) -> tuple[list[float], list[intervals.ImageTerms]]:
+    values, terms = [], []
+    for run in runs:
+        per = audit_arrays(run)
+        robust = per[column].astype(np.float64)
+        values.append(100.0 * float(robust.mean()))
+        terms.append(intervals.ImageTerms(index=per["test_index"].astype(np.int64), num=robust, scale=100.0))
+    return values, terms
+
+
+def trend_table(
+    profiles: Sequence[str] = ("cpu", "cpu-high"), eps_lo: float = 4, eps_hi: float = 16, root: str | os.PathLike | None = None, draws: int = 400
+) -> pd.DataFrame:
+    """D.2's trend (robust accuracy over all images, ε_lo → ε_hi) measured by PGD-10 and by the worst of the three attacks.
+
+    On the audited images only, so both rows see the same images; change of the cell mean with its
+    95 % interval over seeds and test images (:func:`arlib.intervals.change`, one Poisson resample
+    shared by every run). A check of the ledger's premise that PGD-10 measures the trend, not one of
+    its judged trends (outside its Holm family).
+    """
+    names = {r.profile: r.name for r in REGIMES}
+    weights = intervals.poisson_weights(N_TEST_IMAGES, draws, 0)
+    rows = []
+    for profile in profiles:
+        df = audit_frame(profile, root)
+        if df.empty or not {float(eps_lo), float(eps_hi)} <= set(df["eps"]):
+            continue
+        for column, attack in (("pgd10_robust", "PGD-10"), ("worst_robust", "worst of the three")):
+            v_lo, t_lo = _robust_terms(list(df[df["eps"] == eps_lo]["run"]), column)
+            v_hi, t_hi = _robust_terms(list(df[df["eps"] == eps_hi]["run"]), column)
+            c = intervals.change(v_lo, v_hi, intervals.image_draws(t_lo, weights), intervals.image_draws(t_hi, weights), N_TEST_IMAGES)
+            if not c.defined:
+                verdict = "no interval (one seed at both ends)"
+            elif c.excludes_zero():
+                verdict = "rises" if c.diff > 0 else "falls"
+            else:
+                verdict = "below resolution"
+            rows.append(
+                {
+                    "regime": names.get(profile, profile),
+                    "attack": attack,
+                    f"ε {eps_lo:g}": f"{np.mean(v_lo):.1f}",
+                    f"ε {eps_hi:g}": f"{np.mean(v_hi):.1f}",
+                    "n (seeds)": f"{c.n_lo}, {c.n_hi}",
+                    "change [95 % CI]": f"{c.diff:+.1f} [{c.ci[0]:+.1f}, {c.ci[1]:+.1f}]" if c.defined else f"{c.diff:+.1f}",
+                    "resolution": f"{c.resolution:.1f}" if c.defined else "",
+                    "verdict": verdict,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def trend_sentence(trends: pd.DataFrame) -> str:
+    """Whether the stronger attack changes D.2's trend, per regime, from :func:`trend_table`."""
+    if trends.empty:
+        return "No regime has audited runs at both ends of the ε range yet, so the trend under the stronger attack is not known."
+    parts = []
+    for regime, t in trends.groupby("regime", sort=False):
+        pgd, worst = (t[t["attack"] == a].iloc[0] for a in ("PGD-10", "worst of the three"))
+        same = pgd["verdict"] == worst["verdict"]
+        parts.append(
+            f"{regime}: PGD-10 {pgd['change [95 % CI]']} ({pgd['verdict']}), worst of the three {worst['change [95 % CI]']} ({worst['verdict']})"
+            + ("; the same verdict" if same else "; the verdict differs")
+        )
+    return "D.2's trend on the audited images, points of robust accuracy (all images) from the lower to the higher ε: " + "; ".join(parts) + "."
+
+
 def _interval_text(lv: intervals.Level) -> str:
     if lv.n == 0:
         return ""
