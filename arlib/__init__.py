@@ -17,10 +17,11 @@ Three layers, one job per module:
 * measurement, computed from a trained network's weights, also flat in ``arlib/``:
   ``spectral`` (the public names of two modules: ``singular_values``, of conv and linear layers as
   operators, and ``clipping``, spectral-norm clipping), ``analysis``
-  (margins, loss variation, PGD accuracy), ``bound`` (Theorem 3.1's terms), ``audit`` (PGD-10's
+  (margins, loss variation, PGD accuracy), ``evaluation`` (what a trained network scores: the final
+  evaluation of every run, clean and under D.2's PGD, per example), ``bound`` (Theorem 3.1's terms), ``audit`` (PGD-10's
   robust accuracy re-measured with APGD-CE and APGD-DLR), ``intervals``
   (the intervals, resolution and Holm adjustment of the verdicts). Training uses
-  the first two (clipping, the final PGD evaluation), so these two layers import each other;
+  clipping and the final evaluation, so these two layers import each other;
 * book, the subpackage ``arlib.book``. What a chapter shows: ``paper``, ``report``, ``compare``,
   ``speed``, ``claims``, ``masking``, ``plots``, ``widgets``, ``chapter``; the two contracts it shares with the
   build: ``handshake`` (what a chapter tells the build it read) and ``params`` (the chapters'

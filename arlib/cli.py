@@ -239,7 +239,7 @@ def cmd_eval(args) -> int:
     from .device import default_device
     from .networks import load_model
     from .store import require_sound
-    from .train import final_metrics
+    from .evaluation import final_metrics
 
     run: Run = require_sound(_one_run(args.results, args.run, args.store))
     if run.diverged:

@@ -144,8 +144,3 @@ def run_grid(
         listed = "; ".join(f"{e.path}: {e.reason}" for e in damaged)
         raise ArlibError(f"{len(damaged)} of {len(cells)} grid cells have damaged files and were left as they are, the others are done: {listed}")
     return [done[c.config.hash] for c in cells]
-
-
-# The name before issue 23 (a boolean parameter of the book's functions is also called ``ensure``);
-# arlib.book.chapter still calls it so.
-ensure = ensure_run

@@ -166,6 +166,14 @@ capacity, PGD ~17, plain ~8, FGSM ~6, ResNet-32 ~28, clipping ~27: ~650
 core-minutes. Together ~880 core-minutes, ~7.3 h on two workers: at the
 7-hour budget; the order (every PGD seed first) puts the cells the claims
 need most first if the budget runs out.
+
+Attack audit after the grid (`arlib audit`, arlib.audit; D's "Is PGD-10
+fooled?"): APGD-CE then APGD-DLR, 100 steps, fp32, on 500 of the 2,000 test
+images PGD-10 attacked, for the 9 PGD-trained cells (eps 4, 8, 16 x 3 seeds)
+of each regime. Measured, one thread on the loaded machine: 1.4-4.0 min a
+low-capacity run (22 core-minutes for 9), 2.2-4.0 min a high-capacity run
+(28 core-minutes for 9); the attacks only run on the clean-correct images
+(20-40 % here), which keeps them cheap.
 """
 
 # The evaluation of the cpu profiles since issue 19 (Appendix D.2's PGD-10, step 2, radius 8): clean

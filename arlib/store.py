@@ -448,7 +448,7 @@ class Run:
         return self._read_npz("analysis.npz")
 
     def outcomes(self) -> dict[str, np.ndarray] | None:
-        """The per-example outcomes of the final evaluation (:func:`arlib.train.final_evaluation`), or None for runs from before them."""
+        """The per-example outcomes of the final evaluation (:func:`arlib.evaluation.final_evaluation`), or None for runs from before them."""
         return self._read_npz("outcomes.npz") if self.file("outcomes.npz").is_file() else None
 
     def save_outcomes(self, arrays: dict[str, np.ndarray]) -> None:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from arlib import analysis, attacks, data, networks, profiles, train
+from arlib import analysis, attacks, data, evaluation, networks, profiles
 from arlib.config import RunConfig, from_255, standard_adv
 from training_harness import (
     ALPHA,
@@ -53,8 +53,8 @@ def train_and_eval(loop_kind: str, cfg: RunConfig, train_split: data.Split, test
         scheduler.step()
     secs = time.perf_counter() - t
     model = model.to(memory_format=torch.contiguous_format).float()
-    tr = train.clean_eval(model, train_split, "cifar10", DEVICE)
-    te = train.clean_eval(model, test_split, "cifar10", DEVICE)
+    tr = evaluation.clean_eval(model, train_split, "cifar10", DEVICE)
+    te = evaluation.clean_eval(model, test_split, "cifar10", DEVICE)
     e = cfg.eval
     adv = analysis.pgd_accuracy(model, test_split, data.test_transform("cifar10"), e.eps, e.alpha, e.steps, seed=1234, batch_size=e.batch_size)
     return {

@@ -84,7 +84,7 @@ class Chapter:
             for i, (cfg, _) in enumerate(todo, 1):
                 if live:
                     print(f"training and analysing {i}/{len(todo)}: {self.profile} {experiment} {_cell(cfg)} ({cfg.hash[:8]})", flush=True)
-                grid.ensure(cfg, store, analyse=True, progress=live)
+                grid.ensure_run(cfg, store, analyse=True, progress=live)
             return
         key = (self.profile, experiment, dataset, json.dumps(self.overrides, sort_keys=True, default=str))
         if key in _reported:

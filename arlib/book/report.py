@@ -3,7 +3,7 @@
 The chapter notebooks never read a results store directly; they call this module:
 
 * :func:`collect` - one row per run of an experiment of a profile (training and analysing
-  the runs that are missing through :func:`arlib.grid.ensure`);
+  the runs that are missing through :func:`arlib.grid.ensure_run`);
 * :func:`summarise` - mean, standard deviation and count over seeds;
   :func:`per_layer_mean` - a per-layer quantity averaged over the seeds of one ε;
 * :func:`provenance_note` - the one line every figure and table of the book carries: which
@@ -315,7 +315,7 @@ def collect(
     """One row per run of ``experiment`` ("pgd", "fgsm", "deep", "spectral") of ``profile`` on ``dataset``.
 
     With ``ensure=True`` every missing run is trained and analysed through
-    :func:`arlib.grid.ensure` (finished runs are only read); with ``ensure=False`` missing or
+    :func:`arlib.grid.ensure_run` (finished runs are only read); with ``ensure=False`` missing or
     unanalysed runs are left out (analysis columns NaN for unanalysed ones). ``eps_grid``,
     ``spectral_grid`` and ``seeds`` override the profile's (``None`` = the profile's own).
     For "pgd" the profile's extra claim seeds (at its ``claim_eps``) are included.
@@ -601,8 +601,11 @@ TRAINING_CODE = (
     "arlib/profiles.py",
     "arlib/cells.py",
     "arlib/device.py",
+    "arlib/evaluation.py",
     "arlib/analysis.py",
     "arlib/spectral.py",
+    "arlib/singular_values.py",
+    "arlib/clipping.py",
     "arlib/bound.py",
 )
 
