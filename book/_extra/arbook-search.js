@@ -1,4 +1,4 @@
-/* Search snippets for the book opened from disk (see arlib/book/offline_search.py).
+/* Search snippets for the book opened from disk (see arlib/book/build/offline_search.py).
  *
  * Sphinx's search page fetches each result page to cut a snippet from it; browsers refuse fetch()
  * of file:// URLs. On the search page opened from disk, load the pages' texts
