@@ -11,6 +11,7 @@ resample for every run).
 from __future__ import annotations
 
 import os
+from operator import itemgetter
 from typing import Sequence
 
 import numpy as np
@@ -52,26 +53,22 @@ def audit_frame(profile: str, root: str | os.PathLike | None = None) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def overstatement(runs: Sequence, draws: int = 400, seed: int = 0) -> intervals.Level:
-    """PGD-10's overstatement of robust accuracy (points), mean over ``runs`` with its interval over seeds and images."""
-    terms, values = [], []
-    for run in runs:
-        per = audit_arrays(run)
-        gap = per["pgd10_robust"].astype(np.float64) - per["worst_robust"].astype(np.float64)
-        terms.append(intervals.ImageTerms(index=per["test_index"].astype(np.int64), num=gap, scale=100.0))
-        values.append(100.0 * float(gap.mean()))
-    weights = intervals.poisson_weights(N_TEST_IMAGES, draws, seed)
-    return intervals.level(values, intervals.image_draws(terms, weights))
-
-
-def _robust_terms(runs: Sequence, column: str) -> tuple[list[float], list[intervals.ImageTerms]]:
+def _percent_terms(runs: Sequence, per_image) -> tuple[list[float], list[intervals.ImageTerms]]:
+    """Each run's mean of ``per_image(audit arrays)`` in % and the same as image terms for the bootstrap."""
     values, terms = [], []
     for run in runs:
         per = audit_arrays(run)
-        robust = per[column].astype(np.float64)
-        values.append(100.0 * float(robust.mean()))
-        terms.append(intervals.ImageTerms(index=per["test_index"].astype(np.int64), num=robust, scale=100.0))
+        x = per_image(per).astype(np.float64)
+        values.append(100.0 * float(x.mean()))
+        terms.append(intervals.ImageTerms(index=per["test_index"].astype(np.int64), num=x, scale=100.0))
     return values, terms
+
+
+def overstatement(runs: Sequence, draws: int = 400, seed: int = 0) -> intervals.Level:
+    """PGD-10's overstatement of robust accuracy (points), mean over ``runs`` with its interval over seeds and images."""
+    values, terms = _percent_terms(runs, lambda per: per["pgd10_robust"].astype(np.float64) - per["worst_robust"])
+    weights = intervals.poisson_weights(N_TEST_IMAGES, draws, seed)
+    return intervals.level(values, intervals.image_draws(terms, weights))
 
 
 def trend_table(
@@ -92,8 +89,8 @@ def trend_table(
         if df.empty or not {float(eps_lo), float(eps_hi)} <= set(df["eps"]):
             continue
         for column, attack in (("pgd10_robust", "PGD-10"), ("worst_robust", "worst of the three")):
-            v_lo, t_lo = _robust_terms(list(df[df["eps"] == eps_lo]["run"]), column)
-            v_hi, t_hi = _robust_terms(list(df[df["eps"] == eps_hi]["run"]), column)
+            v_lo, t_lo = _percent_terms(list(df[df["eps"] == eps_lo]["run"]), itemgetter(column))
+            v_hi, t_hi = _percent_terms(list(df[df["eps"] == eps_hi]["run"]), itemgetter(column))
             c = intervals.change(v_lo, v_hi, intervals.image_draws(t_lo, weights), intervals.image_draws(t_hi, weights), N_TEST_IMAGES)
             if not c.defined:
                 verdict = "no interval (one seed at both ends)"
