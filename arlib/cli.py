@@ -288,8 +288,7 @@ def cmd_audit(args) -> int:
     from .audit import AuditConfig, audit_profile
     from .store import Store
 
-    if args.profile not in profiles.PROFILES:
-        raise ConfigError(f"unknown profile {args.profile!r} (one of {', '.join(profiles.PROFILES)})")
+    profiles.get(args.profile)  # an unknown name fails here, with the message every command gives
     try:
         import torchattacks  # noqa: F401
     except ImportError:

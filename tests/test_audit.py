@@ -121,7 +121,7 @@ def test_the_audit_command_says_what_is_wrong_in_one_line(tmp_path):
     import sys
 
     bad = subprocess.run([sys.executable, "-m", "arlib.cli", "audit", "--profile", "nope"], capture_output=True, text=True)
-    assert bad.returncode == 2 and bad.stderr.strip() == "arlib: error: unknown profile 'nope' (one of smoke, cpu, cpu-high, paper)"
+    assert bad.returncode == 2 and bad.stderr.strip() == "arlib: error: unknown profile 'nope' (choose from smoke, cpu, cpu-high, paper)"
     cmd = [sys.executable, "-m", "arlib.cli", "audit", "--profile", "smoke", "--results", str(tmp_path), "--quiet"]
     empty = subprocess.run(cmd, capture_output=True, text=True)
     assert empty.returncode == 0 and "audited 0 runs of smoke" in empty.stdout
