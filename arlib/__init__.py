@@ -28,7 +28,8 @@ Three layers, one job per module:
   parameters, ``book/params.yml``); how the book is built, the subpackage ``build``, which the
   content never imports: ``pipeline`` (``arlib book``), ``rerun`` (``arlib chapter``: one chapter
   through papermill), ``lab`` (``arlib lab``: the chapters as notebooks in JupyterLab), ``stamp``
-  (the build stamp in every page's footer), ``offline_search`` (search from the disk copy),
+  (the build stamp in every page's footer), ``slider_figures`` (each ε slider and its caption as one
+  ``<figure>``), ``offline_search`` (search from the disk copy),
   ``vendor`` (see :mod:`arlib.book`). It imports the other two layers and is never imported by them
   (``tests/test_layers.py``).
 

@@ -310,6 +310,54 @@ def test_chapter_captions_are_numbered_per_kind_with_runs_and_command(monkeypatc
     assert list(wide.columns) == ["log10_\u200bprod_\u200bsigma_\u200bmin"] and wide.index.name == "run_\u200bid"
 
 
+def test_a_slider_and_its_caption_become_one_figure(monkeypatch):
+    """The book's transform turns (widget view, slider caption), as MyST-NB writes them, into <figure>…<figcaption>, rendered
+    by docutils' own HTML writer; a caption without a widget before it, or a plain caption, is left alone."""
+    from html.parser import HTMLParser
+
+    from docutils import nodes
+    from docutils.core import publish_from_doctree
+    from docutils.utils import new_document
+
+    from arlib.book import chapter
+    from arlib.book.build.slider_figures import wrap_sliders
+
+    monkeypatch.setenv(chapter.CHAPTER_ENV, "B3_margins")
+    chapter.setup("smoke")
+    slider_caption = chapter.caption_block("Figure", "Margins at the chosen ε", slider=True)["text/html"]
+    plain_caption = chapter.caption_block("Figure", "Not a slider")["text/html"]
+    view = '<script type="application/vnd.jupyter.widget-view+json">{"model_id": "m1"}</script>'
+    doc = new_document("test")
+    for texts in ([view, slider_caption], [slider_caption], [view, plain_caption]):
+        cell = nodes.container(classes=["cell_output"])
+        cell += [nodes.raw("", t, format="html", classes=[] if t is view else ["output", "text_html"]) for t in texts]
+        doc += cell
+    assert wrap_sliders(doc) == 1
+    html = publish_from_doctree(doc, writer_name="html").decode()
+
+    class Tree(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack, self.seen = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.seen.append((tag, tuple(self.stack), dict(attrs)))
+            self.stack.append(tag)
+
+        def handle_endtag(self, tag):
+            assert self.stack.pop() == tag
+
+    tree = Tree()
+    tree.feed(html)
+    figures = [a for t, _, a in tree.seen if t == "figure"]
+    assert figures == [{"class": "arbook-figure arbook-slider", "id": "fig-b3-1"}]
+    captions = [parents for t, parents, _ in tree.seen if t == "figcaption"]
+    assert len(captions) == 1 and captions[0][-1] == "figure"  # a direct child of the figure
+    scripts = [parents for t, parents, _ in tree.seen if t == "script"]
+    assert scripts[0][-1] == "figure" and scripts[1][-1] != "figure"
+    assert html.count("Figure B3.1.") == 2 and html.count('class="arbook-caption"><span class="arbook-caption-number">Figure B3.2.') == 1
+
+
 def test_parameter_cells_are_removed_from_the_page():
     import nbformat
 

@@ -269,8 +269,8 @@ def test_chapter_shows_no_parameter_cells(open_page, page_path: Path):
 
 
 # What a reader meets on one page at 1366 x 900, details closed as the page opens (issue 24): every image a
-# figure with a real caption (a <figcaption> with the chapter's number, or, for an ε slider's images, the
-# caption under the slider) and alt text that describes it, not a file name; no figure whose legend or
+# figure with a real caption (a <figcaption> with the chapter's number; an ε slider's images too, inside the
+# <figure> that arlib.book.build.slider_figures makes of the slider and its caption) and alt text that describes it, not a file name; no figure whose legend or
 # boxed text covers data (arlib.book.chapter.figure_markdown marks it from matplotlib's artist extents at
 # save time, arlib.book.plots.legend_overlaps); every table of a chapter captioned; no table taller than
 # 1.5 screens that is not collapsed.
@@ -280,10 +280,7 @@ _READER = r"""() => {
   const fileLike = a => /(^|\/)[\w.-]+\.(png|jpe?g|gif|svg|webp)$/i.test(a.trim()) || /^[0-9a-f]{32,}/.test(a.trim()) || a.includes('_images/');
   for (const img of col.querySelectorAll('img')) {
     const fig = img.closest('figure');
-    const widget = img.closest('.widget-output');
-    const cell = img.closest('div.cell');
-    const captioned = fig ? !!fig.querySelector('figcaption .arbook-caption-number')
-                          : !!(widget && cell && cell.querySelector('.arbook-caption-number'));
+    const captioned = !!(fig && fig.querySelector(':scope > figcaption .arbook-caption-number'));
     if (!captioned) problems.push(`image without a caption: ${img.alt.slice(0, 60) || img.src.slice(0, 60)}`);
     if (!img.alt.trim() || fileLike(img.alt)) problems.push(`image whose alt text is not a description: "${img.alt.slice(0, 60)}"`);
   }
@@ -327,6 +324,31 @@ def test_figures_are_sphinx_figures_with_targets():
         figures = re.findall(r"<figure[^>]*arbook-figure[^>]*>", html)
         assert all(re.search(r'\bid="fig-[\w-]+"', f) for f in figures), f"{p.name}: figures without a target: {figures[:3]}"
         assert html.count("<figcaption") >= len(figures), p.name
+
+
+_SLIDER_FIGURES = r"""() => Array.from(document.querySelectorAll('.widget-slider')).map(s => {
+  const fig = s.closest('figure.arbook-slider');
+  const cap = fig && fig.querySelector(':scope > figcaption .arbook-caption-number');
+  return {id: fig ? fig.id : null, number: cap ? cap.innerText.trim() : null, images: fig ? fig.querySelectorAll('img').length : 0};
+})"""
+
+
+@needs_build
+def test_each_eps_slider_is_a_figure_with_its_caption(open_page):
+    """Each ε slider, once the widget manager has drawn it, sits in a <figure> (with an anchor id) whose <figcaption> is its numbered caption."""
+    pages = _slider_pages()
+    if not pages:
+        pytest.skip("no page with an ε slider (arlib.book.widgets.eps_explorer) in this build")
+    for path in pages:
+        page, _ = open_page(path)
+        page.wait_for_selector(".widget-slider")
+        sliders = page.evaluate(_SLIDER_FIGURES)
+        html = path.read_text(encoding="utf-8")
+        assert len(sliders) == html.count('<figure class="arbook-figure arbook-slider"'), f"{path.name}: {sliders}"
+        for s in sliders:
+            assert s["number"] and re.fullmatch(r"Figure [A-D]\d?\.\d+\.", s["number"]), f"{path.name}: slider without a numbered figcaption: {s}"
+            assert re.fullmatch(r"fig-[\w-]+", s["id"] or ""), f"{path.name}: slider figure without an anchor: {s}"
+            assert s["images"] >= 1, f"{path.name}: slider figure shows no image: {s}"
 
 
 @needs_build

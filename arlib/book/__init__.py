@@ -17,6 +17,7 @@ them (``tests/test_layers.py`` checks it). Modules, one job each:
 * ``build`` (a subpackage the modules above never import, a ``lint-imports`` contract) - how
   the book is built and rerun: ``pipeline`` (``arlib book``: execute the chapters that changed,
   run Jupyter Book), ``rerun`` (``arlib chapter``), ``lab`` (``arlib lab``), ``stamp`` (the build
-  stamp in every page's footer), ``offline_search`` (search snippets from the disk copy),
+  stamp in every page's footer), ``slider_figures`` (each ε slider and its caption as one ``<figure>``),
+  ``offline_search`` (search snippets from the disk copy),
   ``vendor`` (the JavaScript the offline HTML serves itself).
 """

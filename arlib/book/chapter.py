@@ -384,9 +384,13 @@ def _caption_parts(kind: str, text: str, runs=None) -> tuple[str, list[str], str
     return number, parts, regen
 
 
-def caption_block(kind: str, text: str, runs=None) -> dict[str, str]:
+def caption_block(kind: str, text: str, runs=None, slider: bool = False, label: str | None = None) -> dict[str, str]:
     """A numbered caption ("Figure B1.2. …"): ``text``, which runs and seeds it shows (``runs``: rows of
-    :func:`arlib.book.report.collect`), and the command that regenerates it; a MIME bundle (HTML, plain text)."""
+    :func:`arlib.book.report.collect`), and the command that regenerates it; a MIME bundle (HTML, plain text).
+
+    ``slider``: the caption of the ε slider displayed just before it, marked (class ``arbook-slider-caption``
+    and the figure's anchor ``fig-…``, :func:`_label`) for the book build, which makes the pair one ``<figure>``
+    with this caption as its ``<figcaption>`` (:mod:`arlib.book.build.slider_figures`)."""
     import html
 
     number, parts, regen = _caption_parts(kind, text, runs)
@@ -394,7 +398,8 @@ def caption_block(kind: str, text: str, runs=None) -> dict[str, str]:
     body = " ".join(html.escape(p) for p in parts)
     if regen:
         body += f' <span class="arbook-regen">Regenerate: <code>{html.escape(regen)}</code></span>'
-    return {"text/html": f'<p class="arbook-caption"><span class="arbook-caption-number">{html.escape(number)}</span> {body}</p>', "text/plain": plain}
+    mark = f' arbook-slider-caption" data-target="{_label(kind, label)}' if slider else ""
+    return {"text/html": f'<p class="arbook-caption{mark}"><span class="arbook-caption-number">{html.escape(number)}</span> {body}</p>', "text/plain": plain}
 
 
 def _myst_text(text: str) -> str:
@@ -562,7 +567,7 @@ def show(result, *notes: str, caption: str | None = None, runs=None, label: str 
         else:
             display(breakable(result) if isinstance(result, pd.DataFrame) else result)
         if caption and not table:
-            display(caption_block("Figure", caption, runs), raw=True)
+            display(caption_block("Figure", caption, runs, slider=book and not _is_figure(result), label=label), raw=True)
     block = provenance_block(*notes)
     if block is not None:
         display(block, raw=True)
