@@ -579,8 +579,12 @@ class Store:
             atomic_write_json(run.file("config.json"), cfg.to_dict())
         return run
 
+    def path_of(self, cfg: RunConfig) -> Path:
+        """Where ``cfg``'s run lives, whether or not it exists yet."""
+        return self.root / "runs" / cfg.hash
+
     def find(self, cfg: RunConfig) -> Run | None:
-        run = Run(self.root / "runs" / cfg.hash)
+        run = Run(self.path_of(cfg))
         return run if run.file("config.json").exists() else None
 
     def runs(self) -> list[Run]:

@@ -289,6 +289,25 @@ def test_chapter_inputs_hash_follows_the_results_root_and_file_contents(tmp_path
     assert _inputs_hash(tmp_path, inputs) != first
 
 
+def test_a_chapter_that_found_a_cell_missing_is_stale_once_its_run_lands(tmp_path, monkeypatch):
+    """collect() records the folder of every cell it looks for, run or not, so a run the grid adds later re-executes the chapter."""
+    from arlib.book import handshake, report
+    from arlib.book.build.pipeline import _inputs_hash
+
+    monkeypatch.setenv("ARLIB_RESULTS", str(tmp_path / "results"))
+    inputs = tmp_path / "inputs.txt"
+    monkeypatch.setenv(handshake.INPUTS_ENV, str(inputs))
+    assert report.collect("smoke", "pgd", ensure=False).empty
+    recorded = inputs.read_text().split()
+    assert len(recorded) >= 3 and all(Path(p).parent == tmp_path / "results" / "smoke" / "runs" for p in recorded)
+    before = _inputs_hash(tmp_path, recorded)
+    assert _inputs_hash(tmp_path, recorded) == before
+    landed = Path(recorded[-1])
+    landed.mkdir(parents=True)
+    (landed / "metrics.json").write_text('{"status": "finished"}')
+    assert _inputs_hash(tmp_path, recorded) != before
+
+
 def test_chapter_captions_are_numbered_per_kind_with_runs_and_command(monkeypatch):
     import pandas as pd
 

@@ -343,6 +343,9 @@ def collect(
         if ensure:
             run = ensure_run(cfg, store, data_root=data_root, analyse=True, progress=progress)
         else:
+            # Recorded even when the cell is not run or not finished yet: a run that lands later changes the
+            # chapter's stamp, so `arlib book` re-executes the chapter instead of keeping the page without it.
+            record_inputs(store.path_of(cfg))
             try:
                 run = store.find(cfg)
                 if run is None or not run.finished:
