@@ -322,6 +322,13 @@ def test_regime_ledger_explains_every_verdict_that_does_not_hold():
     assert ":::{dropdown} *low*: **below resolution**\n" in md and ":::{dropdown} *high*: **holds**\nEvidence:" in md
     assert md.count(":::{dropdown}") == md.count("\n:::\n") == len(long)  # one collapsed block per verdict
 
+    # The deeper-network claim's paragraph reports the fit of the deeper networks, not of the base ones beside them.
+    deep = frame({4: 60.0, 8: 45.0, 16: 25.0}, {4: [0.5, 0.1], 8: [0.3], 16: [0.45, 0.2]})
+    why = claims.regime_ledger([("low", {"pgd": weak}), ("high", {"pgd": fits, "deep": deep})], ids=["deep_same_trends"]).loc[1, "why"]
+    assert "The deeper networks do not fit their adversarial training sets: clean training accuracy 60.0 / 45.0 / 25.0" in why
+    assert "99.0" not in why
+    assert claims.fit_summary({"pgd": fits}, "fgsm", "FGSM-trained networks").startswith("No FGSM runs: whether the FGSM-trained networks fit")
+
 
 def test_findings_table_links_each_claim_to_its_chapter():
     long = pd.DataFrame(

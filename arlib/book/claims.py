@@ -938,15 +938,24 @@ def ledger(
 # ----------------------------------------------------------------------------- regimes and explanations
 
 
-def fit_summary(frames: Mapping[str, pd.DataFrame]) -> str:
-    """One sentence: do the networks of ``frames`` fit their adversarial training sets? (clean training accuracy per ε vs the paper's)."""
-    df = _pgd(frames)
+# The networks a claim is about, where they are not the base PGD-trained ones: (experiment, how the fit sentence names them).
+CLAIM_NETWORKS: dict[str, tuple[str, str]] = {
+    "deep_same_trends": ("deep", "deeper networks"),
+    "fgsm_same_trends": ("fgsm", "FGSM-trained networks"),
+}
+
+
+def fit_summary(frames: Mapping[str, pd.DataFrame], experiment: str = "pgd", networks: str = "networks") -> str:
+    """One sentence: do the networks of ``frames[experiment]`` fit their adversarial training sets? (clean training accuracy per ε vs the paper's).
+
+    ``networks`` names them in the sentence ("The deeper networks fit …")."""
+    df = _pgd(frames) if experiment == "pgd" else frames.get(experiment)
     if df is None or df.empty:
-        return "No PGD runs: whether the networks fit their training sets is unknown."
+        return f"No {experiment.upper() if experiment != 'deep' else 'deeper-network'} runs: whether the {networks} fit their training sets is unknown."
     cells = [(e, _cell_stats(df, "train_acc", e)) for e in sorted(FIT_BAR)]
     cells = [(e, c) for e, c in cells if c[2]]
     if not cells:
-        return "No PGD runs at ε 4, 8 or 16."
+        return f"No {experiment.upper() if experiment != 'deep' else 'deeper-network'} runs at ε 4, 8 or 16."
     fits = [e for e, c in cells if c[0] >= FIT_BAR[e]]
     accs = " / ".join(f"{c[0]:.1f}" for _, c in cells)
     eps = "/".join(f"{e:g}" for e, _ in cells)
@@ -958,13 +967,14 @@ def fit_summary(frames: Mapping[str, pd.DataFrame]) -> str:
     else:
         verdict = "do not fit their adversarial training sets"
     return (
-        f"The networks {verdict}: clean training accuracy {accs} % at ε {eps} "
+        f"The {networks} {verdict}: clean training accuracy {accs} % at ε {eps} "
         f"(the paper's CIFAR-10 ResNet-56: {paper} %; the bar here: ≥ 95 % at ε 4 and 8, ≥ 90 % at ε 16)."
     )
 
 
-def explain(verdict: str, ours: str, frames: Mapping[str, pd.DataFrame], regime: str | None = None, testable: str = "") -> str:
-    """The paragraph under a verdict that is not "holds": what the model saw, with the numbers, and the regime's fit."""
+def explain(verdict: str, ours: str, frames: Mapping[str, pd.DataFrame], regime: str | None = None, testable: str = "", claim: str | None = None) -> str:
+    """The paragraph under a verdict that is not "holds": what the model saw, with the numbers, and whether the networks the
+    claim is about (``claim``'s id: :data:`CLAIM_NETWORKS`, else the base PGD-trained ones) fit their training sets."""
     if verdict == HOLDS:
         return ""
     head = f"In the {regime} regime: " if regime else ""
@@ -980,7 +990,7 @@ def explain(verdict: str, ours: str, frames: Mapping[str, pd.DataFrame], regime:
     else:
         why = "the change's interval excludes 0 against the claimed direction, after Holm's adjustment."
     tail = f" Can this scale test the paper's change? {testable}." if testable else ""
-    return f"{head}{why}{tail} Evidence: {ours}. {fit_summary(frames)}"
+    return f"{head}{why}{tail} Evidence: {ours}. {fit_summary(frames, *CLAIM_NETWORKS.get(claim, ('pgd', 'networks')))}"
 
 
 def fitted_eps(frames: Mapping[str, pd.DataFrame]) -> list[float]:
@@ -1022,7 +1032,9 @@ def regime_ledger(regimes: Sequence[tuple], dataset: str = "cifar10", ids: Seque
         name, frames, extra = entry if len(entry) == 3 else (*entry, {})
         df = evaluate(frames, dataset, ids=ids, **{**options, **extra})
         df.insert(3, "regime", name)
-        df["why"] = [explain(v, o, frames, name if len(regimes) > 1 else None, t) for v, o, t in zip(df["verdict"], df["ours"], df["testable"])]
+        df["why"] = [
+            explain(v, o, frames, name if len(regimes) > 1 else None, t, claim=i) for i, v, o, t in zip(df["id"], df["verdict"], df["ours"], df["testable"])
+        ]
         parts.append(df)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
