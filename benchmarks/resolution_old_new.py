@@ -74,6 +74,7 @@ def runs_in(root: Path) -> pd.DataFrame:
                 "test_acc": m["test_acc"],
                 "test images": p.get("n_test") or c["data"].get("test_per_class", 0) * 10,
                 "minutes": (p.get("train_seconds", float("nan")) + p.get("eval_seconds", 0.0)) / 60,
+                "eval seconds": p.get("eval_seconds", float("nan")),
             }
         )
     return pd.DataFrame(rows)
@@ -123,8 +124,15 @@ def main() -> None:
             for label, df in (("new", runs_in(ROOT / "results" / profile / "runs")), ("old", runs_in(old_root / profile / "runs"))):
                 if df.empty:
                     continue
-                t = df.groupby("kind")["minutes"].agg(["count", "median", "min", "max"]).round(1)
-                print(f"\n{label} design, minutes per run (train + evaluation), by kind:\n{t.to_string()}")
+                g = df.groupby("kind")
+                t = pd.concat(
+                    {
+                        "minutes (train + evaluation)": g["minutes"].agg(["count", "median", "min", "max"]),
+                        "final evaluation, s": g["eval seconds"].agg(["median", "min", "max"]),
+                    },
+                    axis=1,
+                )
+                print(f"\n{label} design, per run, by kind:\n{t.round(1).to_string()}")
 
 
 if __name__ == "__main__":
