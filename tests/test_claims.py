@@ -225,6 +225,12 @@ def test_spectral_claim_turn_of_the_error_gap():
     pgd_down = pgd.assign(delta_acc=np.where(pgd["eps"] == 16, pgd["delta_acc"] - 4, pgd["delta_acc"]))
     v, ours = verdict({"pgd": pgd_down, "spectral": pd.concat([sp1, sp3], ignore_index=True)}, "spectral_turns_error_gap")
     assert v == "premise not met" and "no rise to turn" in ours
+    # A collapsed run set aside at one target is counted at that target only (collect keeps them in attrs).
+    both = pd.concat([sp1, sp3], ignore_index=True)
+    both.attrs["collapsed"] = ({"hash": "c" * 16, "short": "cccccccc", "eps": 16.0, "spectral_norm": 1.0, "seed": 1},)
+    _, ours = verdict({"pgd": pgd, "spectral": both}, "spectral_turns_error_gap")
+    sp1_part, sp3_part = ours.split("SP 1: ")[1].split(" | ")[0], ours.split("SP 3: ")[1].split(" | ")[0]
+    assert "(n=1; 2 seeds, 1 collapsed) at ε=16" in sp1_part and "collapsed" not in sp3_part
 
 
 def test_pgd_accuracy_claim_and_error_gap_claim():

@@ -647,7 +647,7 @@ def _check_spectral(frames, ctx):
     levels = sorted(float(s) for s in sp_df["spectral_norm"].dropna().unique())
     parts, verdicts, changes = [], [], []
     for sp in levels + [None]:
-        d = base if sp is None else sp_df[sp_df["spectral_norm"] == sp]
+        d = base if sp is None else report.level_rows(sp_df, sp)
         name = "uncontrolled" if sp is None else f"SP {sp:g}"
         tl = compare(d, "delta_loss", -1, lo, hi, noise_df=base, ctx=ctx)
         verdicts.append(tl.verdict)

@@ -209,6 +209,20 @@ def collapsed_runs(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(list(records), columns=list(COLLAPSED_FIELDS))
 
 
+def level_rows(df: pd.DataFrame, spectral_norm: float) -> pd.DataFrame:
+    """The rows of one spectral-norm target, with the collapsed and damaged runs :func:`collect` set aside (``df.attrs``)
+    narrowed to that target too: a plain row filter keeps the whole frame's attrs, so every target would count the others'."""
+    out = df[df["spectral_norm"] == spectral_norm]
+    out.attrs = {
+        **df.attrs,
+        **{
+            key: tuple(r for r in df.attrs.get(key, ()) if r.get("spectral_norm") is not None and np.isclose(float(r["spectral_norm"]), spectral_norm))
+            for key in ("collapsed", "damaged")
+        },
+    }
+    return out
+
+
 def collapsed_note(df: pd.DataFrame) -> str:
     """One line listing the collapsed runs left out of ``df`` (:mod:`arlib.regimes`' rule), or ``""``."""
     c = collapsed_runs(df)
