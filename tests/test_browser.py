@@ -149,15 +149,16 @@ def test_theory_page_math_is_rendered(open_page):
 
 
 def _slider_pages() -> list[Path]:
-    return [p for p in PAGES if "SelectionSliderModel" in p.read_text(encoding="utf-8")]
+    """The built pages with an ε slider; the calling test is skipped when there is none."""
+    pages = [p for p in PAGES if "SelectionSliderModel" in p.read_text(encoding="utf-8")]
+    if not pages:
+        pytest.skip("no page with an ε slider (arlib.book.widgets.eps_explorer) in this build")
+    return pages
 
 
 @needs_build
 def test_eps_slider_switches_figure(open_page):
-    pages = _slider_pages()
-    if not pages:
-        pytest.skip("no page with an ε slider (arlib.book.widgets.eps_explorer) in this build")
-    for path in pages:
+    for path in _slider_pages():
         page, log = open_page(path)
         handle = page.locator(".widget-slider .noUi-handle").first
         handle.wait_for(state="visible", timeout=20_000)
@@ -336,10 +337,7 @@ _SLIDER_FIGURES = r"""() => Array.from(document.querySelectorAll('.widget-slider
 @needs_build
 def test_each_eps_slider_is_a_figure_with_its_caption(open_page):
     """Each ε slider, once the widget manager has drawn it, sits in a <figure> (with an anchor id) whose <figcaption> is its numbered caption."""
-    pages = _slider_pages()
-    if not pages:
-        pytest.skip("no page with an ε slider (arlib.book.widgets.eps_explorer) in this build")
-    for path in pages:
+    for path in _slider_pages():
         page, _ = open_page(path)
         page.wait_for_selector(".widget-slider")
         sliders = page.evaluate(_SLIDER_FIGURES)
@@ -414,10 +412,7 @@ _SLIDER_GEOMETRY = """() => Array.from(document.querySelectorAll('.widget-slider
 def test_eps_slider_labels_its_unit_its_values_and_its_read_only_readout(open_page):
     """The slider's label names ε and its unit, each value it takes is written under the track where the handle stops for it,
     and the readout carries a "read-only" mark under it; nothing of it is cut off (arlib.book.widgets.eps_explorer)."""
-    pages = _slider_pages()
-    if not pages:
-        pytest.skip("no page with an ε slider (arlib.book.widgets.eps_explorer) in this build")
-    for path in pages:
+    for path in _slider_pages():
         page, log = open_page(path)
         handle = page.locator(".widget-slider .noUi-handle").first
         handle.wait_for(state="visible", timeout=20_000)

@@ -950,12 +950,13 @@ def fit_summary(frames: Mapping[str, pd.DataFrame], experiment: str = "pgd", net
 
     ``networks`` names them in the sentence ("The deeper networks fit …")."""
     df = _pgd(frames) if experiment == "pgd" else frames.get(experiment)
+    runs = "deeper-network" if experiment == "deep" else experiment.upper()
     if df is None or df.empty:
-        return f"No {experiment.upper() if experiment != 'deep' else 'deeper-network'} runs: whether the {networks} fit their training sets is unknown."
+        return f"No {runs} runs: whether the {networks} fit their training sets is unknown."
     cells = [(e, _cell_stats(df, "train_acc", e)) for e in sorted(FIT_BAR)]
     cells = [(e, c) for e, c in cells if c[2]]
     if not cells:
-        return f"No {experiment.upper() if experiment != 'deep' else 'deeper-network'} runs at ε 4, 8 or 16."
+        return f"No {runs} runs at ε 4, 8 or 16."
     fits = [e for e, c in cells if c[0] >= FIT_BAR[e]]
     accs = " / ".join(f"{c[0]:.1f}" for _, c in cells)
     eps = "/".join(f"{e:g}" for e, _ in cells)

@@ -364,7 +364,6 @@ def collect(
                 run = store.find(cfg)
                 if run is None or not run.finished:
                     continue
-                record_inputs(run.path)
                 rows.append(_row(run, experiment, prof.name))
             except DamagedRunError as e:  # reported by `arlib runs`; the ledger reads the cell as not run, and says why
                 damaged.append(
